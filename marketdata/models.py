@@ -1,0 +1,82 @@
+"""Symbols and market-data rows. Only marketdata/store.py reads or writes the rows."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from marketdata.core.calendar import UnknownCalendarError, get_calendar
+
+
+def validate_calendar_name(value: str) -> None:
+    try:
+        get_calendar(value)
+    except UnknownCalendarError:
+        raise ValidationError(
+            f"unknown calendar {value!r}: use a pandas-market-calendars name such as XNYS, CME_Globex_Metals or 24/7"
+        ) from None
+
+
+class Symbol(models.Model):
+    class AssetClass(models.TextChoices):
+        EQUITY = "equity"
+        ETF = "etf"
+        FUTURE = "future"
+        CRYPTO = "crypto"
+        INDEX = "index"
+        FX = "fx"
+        OPTION = "option"
+
+    ticker = models.CharField(max_length=64)
+    venue = models.CharField(max_length=32)
+    calendar = models.CharField(max_length=64, default="XNYS", validators=[validate_calendar_name])
+    asset_class = models.CharField(max_length=16, choices=AssetClass.choices, default=AssetClass.EQUITY)
+    description = models.CharField(max_length=255, blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ticker", "venue"]
+        constraints = [models.UniqueConstraint(fields=["ticker", "venue"], name="symbol_ticker_venue_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.ticker}/{self.venue}"
+
+
+class Bar(models.Model):
+    """One OHLCV bar labelled by its open time `ts` (UTC)."""
+
+    pk = models.CompositePrimaryKey("symbol_id", "interval", "ts")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    interval = models.CharField(max_length=8)
+    ts = models.DateTimeField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField()
+    trade_count = models.BigIntegerField(null=True)
+    vwap = models.FloatField(null=True)
+
+
+class Trade(models.Model):
+    """One trade; `seq` orders trades that share a timestamp."""
+
+    pk = models.CompositePrimaryKey("symbol_id", "ts", "seq")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    ts = models.DateTimeField()
+    seq = models.IntegerField(default=0)
+    price = models.FloatField()
+    size = models.FloatField()
+    side = models.CharField(max_length=4, blank=True, default="")
+
+
+class Quote(models.Model):
+    """One top-of-book quote; `seq` orders quotes that share a timestamp."""
+
+    pk = models.CompositePrimaryKey("symbol_id", "ts", "seq")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    ts = models.DateTimeField()
+    seq = models.IntegerField(default=0)
+    bid = models.FloatField()
+    bid_size = models.FloatField()
+    ask = models.FloatField()
+    ask_size = models.FloatField()

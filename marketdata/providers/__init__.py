@@ -1,0 +1,1 @@
+"""Market-data sources: uploaded files, vendors and synthetic demo data."""

@@ -1,0 +1,445 @@
+"""The only module that reads and writes bar, trade and quote rows.
+
+PostgreSQL: ingest streams a binary COPY (built with numpy, no per-row Python)
+into a temporary table, then `INSERT ... ON CONFLICT` (skip or replace); reads
+stream a binary `COPY (SELECT ...) TO STDOUT` straight into numpy arrays.
+SQLite (the embedded default): the same operations through plain
+`executemany` and `SELECT`.
+
+Frames follow the normalized schema of `marketdata.core.bars`: a `ts` column
+(datetime64, UTC) plus float64 value columns where NaN means unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
+PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+PG_COPY_TRAILER = b"\xff\xff"
+ON_CONFLICT = ("skip", "replace")
+SIDE_CODES = {"": 0, "buy": 1, "sell": 2}
+SIDE_NAMES = np.array(["", "buy", "sell"], dtype=object)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "ts" | "f8" (NaN = NULL when nullable) | "i8" | "i4" | "side"
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: str
+    keys: tuple[str, ...]  # the conflict target, after symbol_id (and interval for bars)
+    columns: tuple[Column, ...]
+    has_interval: bool
+
+
+BARS = TableSpec(
+    table="marketdata_bar",
+    keys=("ts",),
+    columns=(
+        Column("ts", "ts"),
+        Column("open", "f8"),
+        Column("high", "f8"),
+        Column("low", "f8"),
+        Column("close", "f8"),
+        Column("volume", "f8"),
+        Column("trade_count", "i8", nullable=True),
+        Column("vwap", "f8", nullable=True),
+    ),
+    has_interval=True,
+)
+TRADES = TableSpec(
+    table="marketdata_trade",
+    keys=("ts", "seq"),
+    columns=(
+        Column("ts", "ts"),
+        Column("seq", "i4"),
+        Column("price", "f8"),
+        Column("size", "f8"),
+        Column("side", "side"),
+    ),
+    has_interval=False,
+)
+QUOTES = TableSpec(
+    table="marketdata_quote",
+    keys=("ts", "seq"),
+    columns=(
+        Column("ts", "ts"),
+        Column("seq", "i4"),
+        Column("bid", "f8"),
+        Column("bid_size", "f8"),
+        Column("ask", "f8"),
+        Column("ask_size", "f8"),
+    ),
+    has_interval=False,
+)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows_total: int
+    inserted: int
+    updated: int
+    duplicate: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows_total": self.rows_total,
+            "rows_inserted": self.inserted,
+            "rows_updated": self.updated,
+            "rows_duplicate": self.duplicate,
+        }
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _ts_to_us(series: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(series).tz_convert("UTC").as_unit("us").asi8
+
+
+def _us_to_ts(values: np.ndarray) -> pd.Series:
+    return pd.Series(pd.to_datetime(values, unit="us", utc=True)).dt.as_unit("ns")
+
+
+def _utc(value: dt.datetime | pd.Timestamp | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _prepare(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    if "seq" in (c.name for c in spec.columns) and "seq" not in frame.columns:
+        frame = frame.assign(seq=frame.groupby("ts", sort=False).cumcount().astype("int32"))
+    return frame
+
+
+# --- writes -----------------------------------------------------------------
+
+
+def write_rows(
+    spec: TableSpec, *, symbol_id: int, frame: pd.DataFrame, on_conflict: str = "skip", interval: str | None = None
+) -> WriteResult:
+    """Upsert `frame` (unique keys, validated) for one symbol; report what changed."""
+    if on_conflict not in ON_CONFLICT:
+        raise ValueError(f"on_conflict must be one of {ON_CONFLICT}, got {on_conflict!r}")
+    if spec.has_interval and not interval:
+        raise ValueError(f"{spec.table} rows need an interval")
+    total = len(frame)
+    if total == 0:
+        return WriteResult(0, 0, 0, 0)
+    frame = _prepare(spec, frame)
+    with transaction.atomic():
+        if _is_postgres():
+            inserted, updated = _pg_write(spec, symbol_id, interval, frame, on_conflict)
+        else:
+            inserted, updated = _sqlite_write(spec, symbol_id, interval, frame, on_conflict)
+    return WriteResult(total, inserted, updated, total - inserted - updated)
+
+
+def bars_write(*, symbol_id: int, interval: str, frame: pd.DataFrame, on_conflict: str = "skip") -> WriteResult:
+    return write_rows(BARS, symbol_id=symbol_id, frame=frame, on_conflict=on_conflict, interval=interval)
+
+
+def trades_write(*, symbol_id: int, frame: pd.DataFrame, on_conflict: str = "skip") -> WriteResult:
+    return write_rows(TRADES, symbol_id=symbol_id, frame=frame, on_conflict=on_conflict)
+
+
+def quotes_write(*, symbol_id: int, frame: pd.DataFrame, on_conflict: str = "skip") -> WriteResult:
+    return write_rows(QUOTES, symbol_id=symbol_id, frame=frame, on_conflict=on_conflict)
+
+
+_PG_BINARY = {"ts": (">i8", 8), "f8": (">f8", 8), "i8": (">f8", 8), "i4": (">i4", 4), "side": (">i2", 2)}
+_PG_TEMP_TYPE = {"ts": "timestamptz", "f8": "float8", "i8": "float8", "i4": "int4", "side": "int2"}
+
+
+def _pg_copy_payload(spec: TableSpec, frame: pd.DataFrame) -> bytes:
+    fields = [("count", ">i2")]
+    for column in spec.columns:
+        fields += [(f"{column.name}_len", ">i4"), (column.name, _PG_BINARY[column.kind][0])]
+    rows = np.empty(len(frame), dtype=np.dtype(fields))
+    rows["count"] = len(spec.columns)
+    for column in spec.columns:
+        rows[f"{column.name}_len"] = _PG_BINARY[column.kind][1]
+        if column.kind == "ts":
+            rows[column.name] = _ts_to_us(frame[column.name]) - PG_EPOCH_US
+        elif column.kind == "side":
+            sides = frame[column.name].fillna("").astype(str).str.lower() if column.name in frame else None
+            rows[column.name] = 0 if sides is None else sides.map(SIDE_CODES).fillna(0).to_numpy("int16")
+        elif column.kind == "i4":
+            rows[column.name] = frame[column.name].to_numpy("int32")
+        else:
+            values = frame[column.name] if column.name in frame else pd.Series(np.nan, index=frame.index)
+            rows[column.name] = values.to_numpy("float64", na_value=np.nan)
+    return PG_COPY_HEADER + rows.tobytes() + PG_COPY_TRAILER
+
+
+def _pg_select_expr(column: Column, prefix: str = "") -> str:
+    name = f"{prefix}{column.name}"
+    if column.kind == "side":
+        return f"(ARRAY['', 'buy', 'sell'])[{name} + 1]"
+    if column.kind == "i8":
+        return f"NULLIF({name}, 'NaN')::bigint"
+    if column.nullable:
+        return f"NULLIF({name}, 'NaN')"
+    return name
+
+
+def _pg_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.DataFrame, on_conflict: str):
+    temp = f"_in_{spec.table}"
+    names = [c.name for c in spec.columns]
+    key_cols = ["symbol_id"] + (["interval"] if spec.has_interval else []) + list(spec.keys)
+    fixed_values = [symbol_id] + ([interval] if spec.has_interval else [])
+    fixed_sql = ", ".join(["%s"] * len(fixed_values))
+    target_cols = ", ".join(key_cols[: len(fixed_values)] + names)
+    select_cols = ", ".join(_pg_select_expr(c) for c in spec.columns)
+    value_cols = [c.name for c in spec.columns if c.name not in spec.keys]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {temp} ({', '.join(f'{c.name} {_PG_TEMP_TYPE[c.kind]}' for c in spec.columns)}) "
+            "ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {temp} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_pg_copy_payload(spec, frame))
+        updated = 0
+        if on_conflict == "replace":
+            match = " AND ".join(
+                [f"t.{k} = %s" for k in key_cols[: len(fixed_values)]] + [f"t.{k} = i.{k}" for k in spec.keys]
+            )
+            exprs = {c.name: _pg_select_expr(c, "i.") for c in spec.columns}
+            assignments = ", ".join(f"{name} = {exprs[name]}" for name in value_cols)
+            differs = f"({', '.join(f't.{n}' for n in value_cols)}) IS DISTINCT FROM ({', '.join(exprs[n] for n in value_cols)})"
+            cursor.execute(
+                f"UPDATE {spec.table} AS t SET {assignments} FROM {temp} AS i WHERE {match} AND {differs}",
+                fixed_values,
+            )
+            updated = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {spec.table} ({target_cols}) SELECT {fixed_sql}, {select_cols} FROM {temp} "
+            f"ON CONFLICT ({', '.join(key_cols)}) DO NOTHING",
+            fixed_values,
+        )
+        inserted = cursor.rowcount
+        cursor.execute(f"DROP TABLE {temp}")
+    return inserted, updated
+
+
+def _sqlite_ts_strings(series: pd.Series) -> np.ndarray:
+    # Django stores SQLite datetimes as naive UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    text = series.dt.tz_convert("UTC").dt.tz_localize(None).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return text.str.replace(".000000", "", regex=False).to_numpy(object)
+
+
+def _sqlite_rows(spec: TableSpec, frame: pd.DataFrame) -> list[tuple]:
+    columns = []
+    for column in spec.columns:
+        if column.kind == "ts":
+            columns.append(_sqlite_ts_strings(frame[column.name]))
+        elif column.kind == "side":
+            values = frame[column.name].fillna("").astype(str).str.lower() if column.name in frame else None
+            columns.append(np.full(len(frame), "", dtype=object) if values is None else values.to_numpy(object))
+        elif column.kind in ("i8", "i4"):
+            values = frame[column.name] if column.name in frame else pd.Series(np.nan, index=frame.index)
+            numbers = values.astype("float64").to_numpy()
+            columns.append(np.array([None if np.isnan(v) else int(v) for v in numbers], dtype=object))
+        else:
+            values = frame[column.name] if column.name in frame else pd.Series(np.nan, index=frame.index)
+            numbers = values.astype("float64").to_numpy().astype(object)
+            numbers[pd.isna(values.to_numpy())] = None
+            columns.append(numbers)
+    return list(zip(*columns, strict=True))
+
+
+def _sqlite_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.DataFrame, on_conflict: str):
+    names = [c.name for c in spec.columns]
+    fixed = [symbol_id] + ([interval] if spec.has_interval else [])
+    fixed_cols = ["symbol_id"] + (["interval"] if spec.has_interval else [])
+    rows = [tuple(fixed) + row for row in _sqlite_rows(spec, frame)]
+    value_cols = [n for n in names if n not in spec.keys]
+    placeholders = ", ".join(["%s"] * (len(fixed_cols) + len(names)))
+    with connection.cursor() as cursor:
+        updated = 0
+        if on_conflict == "replace":
+            where = " AND ".join(f"{k} = %s" for k in fixed_cols + list(spec.keys))
+            differs = " OR ".join(f"{n} IS NOT %s" for n in value_cols)
+            position = {n: i + len(fixed_cols) for i, n in enumerate(names)}
+            key_positions = list(range(len(fixed_cols))) + [position[k] for k in spec.keys]
+            params = [
+                tuple(row[position[n]] for n in value_cols)
+                + tuple(row[i] for i in key_positions)
+                + tuple(row[position[n]] for n in value_cols)
+                for row in rows
+            ]
+            before = connection.connection.total_changes
+            cursor.executemany(
+                f"UPDATE {spec.table} SET {', '.join(f'{n} = %s' for n in value_cols)} WHERE {where} AND ({differs})",
+                params,
+            )
+            updated = connection.connection.total_changes - before
+        before = connection.connection.total_changes
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO {spec.table} ({', '.join(fixed_cols + names)}) VALUES ({placeholders})", rows
+        )
+        inserted = connection.connection.total_changes - before
+    return inserted, updated
+
+
+# --- reads ------------------------------------------------------------------
+
+
+def read_rows(
+    spec: TableSpec,
+    *,
+    symbol_id: int,
+    interval: str | None = None,
+    start: dt.datetime | pd.Timestamp | None = None,
+    end: dt.datetime | pd.Timestamp | None = None,
+    limit: int | None = None,
+    descending: bool = False,
+) -> pd.DataFrame:
+    """Return rows with start <= ts < end, oldest first (newest first when descending)."""
+    where = ["symbol_id = %s"]
+    params: list = [symbol_id]
+    if spec.has_interval:
+        where.append("interval = %s")
+        params.append(interval)
+    start_ts, end_ts = _utc(start), _utc(end)
+    order = "DESC" if descending else "ASC"
+    order_by = ", ".join(f"{k} {order}" for k in spec.keys)
+    limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+    if _is_postgres():
+        if start_ts is not None:
+            where.append("ts >= %s")
+            params.append(start_ts.to_pydatetime())
+        if end_ts is not None:
+            where.append("ts < %s")
+            params.append(end_ts.to_pydatetime())
+        return _pg_read(spec, " AND ".join(where), params, order_by, limit_sql)
+    if start_ts is not None:
+        where.append("ts >= %s")
+        params.append(_sqlite_ts_strings(pd.Series([start_ts]))[0])
+    if end_ts is not None:
+        where.append("ts < %s")
+        params.append(_sqlite_ts_strings(pd.Series([end_ts]))[0])
+    return _sqlite_read(spec, " AND ".join(where), params, order_by, limit_sql)
+
+
+def _pg_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql: str) -> pd.DataFrame:
+    exprs = []
+    fields = [("count", ">i2")]
+    for column in spec.columns:
+        if column.kind == "ts":
+            exprs.append(column.name)
+        elif column.kind == "side":
+            exprs.append(f"(CASE {column.name} WHEN 'buy' THEN 1 WHEN 'sell' THEN 2 ELSE 0 END)::int2")
+        elif column.kind == "i4":
+            exprs.append(column.name)
+        else:
+            exprs.append(f"COALESCE({column.name}::float8, 'NaN')")
+        fields += [(f"{column.name}_len", ">i4"), (column.name, _PG_BINARY[column.kind][0])]
+    query = f"COPY (SELECT {', '.join(exprs)} FROM {spec.table} WHERE {where} ORDER BY {order_by}{limit_sql}) TO STDOUT (FORMAT BINARY)"
+    chunks = bytearray()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(query, params) as copy:
+            for block in copy:
+                chunks += block
+    body = memoryview(chunks)[len(PG_COPY_HEADER) : len(chunks) - len(PG_COPY_TRAILER)]
+    rows = np.frombuffer(body, dtype=np.dtype(fields))
+    data: dict[str, object] = {}
+    for column in spec.columns:
+        values = rows[column.name]
+        if column.kind == "ts":
+            data[column.name] = _us_to_ts(values.astype("i8") + PG_EPOCH_US)
+        elif column.kind == "side":
+            data[column.name] = SIDE_NAMES[values.astype("i8")]
+        elif column.kind == "i4":
+            data[column.name] = values.astype("int64")
+        else:
+            data[column.name] = values.astype("float64")
+    return pd.DataFrame(data)
+
+
+def _sqlite_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql: str) -> pd.DataFrame:
+    names = [c.name for c in spec.columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(names)} FROM {spec.table} WHERE {where} ORDER BY {order_by}{limit_sql}", params
+        )
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    data: dict[str, object] = {}
+    for column in spec.columns:
+        values = frame[column.name]
+        if column.kind == "ts":
+            data[column.name] = pd.to_datetime(values, utc=True, format="ISO8601").dt.as_unit("ns")
+        elif column.kind == "side":
+            data[column.name] = values.fillna("").astype(str).to_numpy(object)
+        elif column.kind == "i4":
+            data[column.name] = values.astype("int64")
+        else:
+            data[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.DataFrame(data, columns=names)
+
+
+def bars_read(**kwargs) -> pd.DataFrame:
+    return read_rows(BARS, **kwargs)
+
+
+def trades_read(**kwargs) -> pd.DataFrame:
+    return read_rows(TRADES, **kwargs)
+
+
+def quotes_read(**kwargs) -> pd.DataFrame:
+    return read_rows(QUOTES, **kwargs)
+
+
+def bars_latest(*, symbol_id: int, interval: str, count: int, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Return the newest `count` bars before `end` (all when None), oldest first."""
+    newest = read_rows(BARS, symbol_id=symbol_id, interval=interval, end=end, limit=count, descending=True)
+    return newest.iloc[::-1].reset_index(drop=True)
+
+
+def bar_intervals(*, symbol_id: int) -> list[str]:
+    """Return the base intervals stored for a symbol."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT interval FROM marketdata_bar WHERE symbol_id = %s", [symbol_id])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def bars_summary(*, symbol_ids: list[int]) -> dict[int, dict]:
+    """Return per symbol and interval: row count, first and last bar time, last close."""
+    if not symbol_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(symbol_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT symbol_id, interval, COUNT(*), MIN(ts), MAX(ts) FROM marketdata_bar "
+            f"WHERE symbol_id IN ({placeholders}) GROUP BY symbol_id, interval",
+            symbol_ids,
+        )
+        rows = cursor.fetchall()
+    summary: dict[int, dict] = {}
+    for symbol_id, interval, count, first, last in rows:
+        summary.setdefault(symbol_id, {})[interval] = {"count": count, "first": _utc(first), "last": _utc(last)}
+    return summary
+
+
+def bars_delete(*, symbol_id: int, interval: str | None = None) -> int:
+    with connection.cursor() as cursor:
+        if interval is None:
+            cursor.execute("DELETE FROM marketdata_bar WHERE symbol_id = %s", [symbol_id])
+        else:
+            cursor.execute("DELETE FROM marketdata_bar WHERE symbol_id = %s AND interval = %s", [symbol_id, interval])
+        return cursor.rowcount

@@ -1,0 +1,125 @@
+"""API conventions shared by every endpoint: the error body and cursor paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 100_000
+
+
+class ApplicationError(Exception):
+    """A domain error a user can fix; rendered as the SPEC.md error body."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "invalid",
+        details: list[dict[str, Any]] | None = None,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details or []
+        self.status_code = status_code
+
+    def as_body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.details)
+
+
+class NotFoundError(ApplicationError):
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, code="not_found", details=details, status_code=status.HTTP_404_NOT_FOUND)
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def flatten_validation_detail(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
+    """Turn DRF's nested validation detail into a flat list of {field, message}."""
+    if isinstance(detail, dict):
+        items: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else None
+            nested = f"{field}.{name}" if field and name else (name or field)
+            items.extend(flatten_validation_detail(value, nested))
+        return items
+    if isinstance(detail, list):
+        items = []
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                items.extend(flatten_validation_detail(value, f"{field}[{index}]" if field else str(index)))
+            else:
+                items.extend(flatten_validation_detail(value, field))
+        return items
+    return [{"field": field, "message": str(detail)}]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map every API error to `{"error": {code, message, details}}`."""
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_body(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        details = flatten_validation_detail(exc.detail)
+        first = details[0] if details else {"field": None, "message": "invalid input"}
+        message = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
+        response.data = error_body("invalid", message, details)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = error_body(str(code), str(detail))
+    return response
+
+
+class CursorPage(CursorPagination):
+    """Cursor paging per SPEC.md: `limit` (default 10 000, max 100 000) and `next`."""
+
+    page_size = DEFAULT_LIMIT
+    max_page_size = MAX_LIMIT
+    page_size_query_param = "limit"
+    ordering = "id"
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApplicationError(
+                "limit must be an integer", details=[{"field": "limit", "message": f"not an integer: {raw!r}"}]
+            ) from None
+        if not 1 <= value <= self.max_page_size:
+            raise ApplicationError(
+                f"limit must be between 1 and {self.max_page_size}",
+                details=[{"field": "limit", "message": f"out of range: {value}"}],
+            )
+        return value
+
+    def get_paginated_response(self, data: list) -> Response:
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {"results": schema, "next": {"type": "string", "nullable": True, "format": "uri"}},
+        }
+

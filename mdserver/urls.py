@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from accounts.api.views import RegisterApi, TokenApi
+from marketdata import views as marketdata_views
+from mdserver.views import JobViewSet
+
+jobs_router = SimpleRouter(trailing_slash=False)
+jobs_router.register("jobs", JobViewSet, basename="job")
+
+api_v1 = [
+    path("auth/register", RegisterApi.as_view(), name="api-register"),
+    path("auth/token", TokenApi.as_view(), name="api-token"),
+    path("", include("marketdata.api.urls")),
+    path("", include(jobs_router.urls)),
+]
+
+urlpatterns = [
+    path("", marketdata_views.dashboard, name="dashboard"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

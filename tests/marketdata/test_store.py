@@ -1,0 +1,94 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketdata import store
+from marketdata.providers.synthetic import synthetic_bars, synthetic_quotes, synthetic_trades
+
+pytestmark = pytest.mark.django_db
+
+
+def demo_bars(days: int = 2) -> pd.DataFrame:
+    import datetime as dt
+
+    return synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 25), dt.date(2024, 11, 25) + dt.timedelta(days=days))
+
+
+def test_write_then_read_round_trips_every_value(symbol):
+    frame = demo_bars()
+    frame.loc[3, "vwap"] = np.nan
+    frame.loc[4, "trade_count"] = np.nan
+    result = store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    assert (result.rows_total, result.inserted, result.duplicate) == (len(frame), len(frame), 0)
+    back = store.bars_read(symbol_id=symbol.id, interval="1m")
+    pd.testing.assert_frame_equal(back[frame.columns.tolist()], frame, check_dtype=False)
+    assert str(back["ts"].dt.tz) == "UTC"
+
+
+def test_rewrite_adds_nothing_and_counts_duplicates(symbol):
+    frame = demo_bars()
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    again = store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    assert (again.inserted, again.updated, again.duplicate) == (0, 0, len(frame))
+    assert len(store.bars_read(symbol_id=symbol.id, interval="1m")) == len(frame)
+
+
+def test_skip_keeps_stored_values_and_replace_overwrites_changed_rows(symbol):
+    frame = demo_bars(0)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    changed = frame.copy()
+    changed.loc[:9, "close"] = changed.loc[:9, "open"]
+    changed.loc[:9, "volume"] += 1
+    skipped = store.bars_write(symbol_id=symbol.id, interval="1m", frame=changed, on_conflict="skip")
+    assert skipped.inserted == skipped.updated == 0
+    assert store.bars_read(symbol_id=symbol.id, interval="1m")["volume"].iloc[0] == frame["volume"].iloc[0]
+    replaced = store.bars_write(symbol_id=symbol.id, interval="1m", frame=changed, on_conflict="replace")
+    assert (replaced.inserted, replaced.updated, replaced.duplicate) == (0, 10, len(frame) - 10)
+    back = store.bars_read(symbol_id=symbol.id, interval="1m")
+    np.testing.assert_array_equal(back["volume"].to_numpy(), changed["volume"].to_numpy())
+
+
+def test_read_range_is_start_inclusive_end_exclusive_and_limited(symbol):
+    frame = demo_bars()
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    start, end = frame["ts"].iloc[10], frame["ts"].iloc[20]
+    window = store.bars_read(symbol_id=symbol.id, interval="1m", start=start, end=end)
+    assert window["ts"].tolist() == frame["ts"].iloc[10:20].tolist()
+    assert len(store.bars_read(symbol_id=symbol.id, interval="1m", start=start, limit=5)) == 5
+    latest = store.bars_latest(symbol_id=symbol.id, interval="1m", count=3)
+    assert latest["ts"].tolist() == frame["ts"].iloc[-3:].tolist()
+
+
+def test_intervals_are_stored_separately(symbol):
+    frame = demo_bars(0)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    store.bars_write(symbol_id=symbol.id, interval="1s", frame=frame.iloc[:5])
+    assert sorted(store.bar_intervals(symbol_id=symbol.id)) == ["1m", "1s"]
+    assert len(store.bars_read(symbol_id=symbol.id, interval="1s")) == 5
+    summary = store.bars_summary(symbol_ids=[symbol.id])[symbol.id]
+    assert summary["1m"]["count"] == len(frame)
+    assert summary["1m"]["last"] == frame["ts"].iloc[-1]
+
+
+def test_trades_and_quotes_round_trip_with_same_timestamp_rows(symbol):
+    start, end = pd.Timestamp("2024-11-25T14:30Z"), pd.Timestamp("2024-11-25T14:40Z")
+    trades = synthetic_trades("ACME", "XNYS", start, end)
+    trades = pd.concat([trades, trades.iloc[:1].assign(price=trades["price"].iloc[0] + 0.01)], ignore_index=True)
+    trades = trades.sort_values("ts", kind="stable").reset_index(drop=True)
+    written = store.trades_write(symbol_id=symbol.id, frame=trades)
+    assert written.inserted == len(trades)
+    back = store.trades_read(symbol_id=symbol.id)
+    assert back["price"].tolist() == trades["price"].tolist()
+    assert back["side"].tolist() == trades["side"].tolist()
+    assert store.trades_write(symbol_id=symbol.id, frame=trades).inserted == 0
+
+    quotes = synthetic_quotes("ACME", "XNYS", start, end)
+    assert store.quotes_write(symbol_id=symbol.id, frame=quotes).inserted == len(quotes)
+    back_quotes = store.quotes_read(symbol_id=symbol.id, start=start, end=end)
+    np.testing.assert_allclose(back_quotes["ask"].to_numpy(), quotes["ask"].to_numpy())
+    assert (back_quotes["bid"] < back_quotes["ask"]).all()
+
+
+def test_bad_on_conflict_is_refused(symbol):
+    with pytest.raises(ValueError, match="on_conflict"):
+        store.bars_write(symbol_id=symbol.id, interval="1m", frame=demo_bars(0), on_conflict="merge")
