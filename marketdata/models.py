@@ -80,3 +80,26 @@ class Quote(models.Model):
     bid_size = models.FloatField()
     ask = models.FloatField()
     ask_size = models.FloatField()
+
+
+class Import(models.Model):
+    """An uploaded bar file: validated on upload, written to the store by its job."""
+
+    job = models.OneToOneField("mdserver.Job", on_delete=models.CASCADE, related_name="bar_import")
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    file_format = models.CharField(max_length=16)
+    interval = models.CharField(max_length=8)
+    on_conflict = models.CharField(max_length=8, default="skip")
+    symbols = models.ManyToManyField(Symbol, related_name="imports")
+    rows_total = models.PositiveIntegerField(default=0)
+    duplicates_in_file = models.PositiveIntegerField(default=0)
+    # The validated rows as Parquet (symbol_id + bar columns), kept until the job has written them.
+    payload = models.BinaryField(default=b"", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename or 'upload'} ({self.interval})"

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
 from marketdata import store
+from marketdata.core.bars import empty_bars, filter_regular, resample_bars
+from marketdata.core.calendar import TradingCalendar, get_calendar
+from marketdata.core.intervals import Interval, can_derive, parse_interval
 from marketdata.models import Symbol
+from mdserver.api import ApplicationError
 
 
 def symbols_overview() -> list[dict]:
@@ -23,3 +33,157 @@ def symbols_overview() -> list[dict]:
             }
         )
     return rows
+
+
+# --- bars, trades and quotes -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarsPage:
+    bars: pd.DataFrame  # normalized bar frame, labelled as asked
+    next_start: pd.Timestamp | None  # open time of the first bar of the next page
+
+
+def symbol_resolve(*, ticker: str, venue: str | None = None) -> Symbol:
+    """Find one symbol by ticker (and venue); a clear 400 when none or several match."""
+    matches = Symbol.objects.filter(ticker__iexact=ticker.strip())
+    if venue:
+        matches = matches.filter(venue__iexact=venue.strip())
+    found = list(matches[:10])
+    if not found:
+        where = f" at venue {venue!r}" if venue else ""
+        raise ApplicationError(
+            f"unknown symbol {ticker!r}{where}",
+            details=[{"field": "symbol", "message": f"unknown symbol {ticker!r}{where}"}],
+        )
+    if len(found) > 1:
+        venues = ", ".join(s.venue for s in found)
+        raise ApplicationError(
+            f"symbol {ticker!r} trades at several venues ({venues}); add venue=",
+            details=[{"field": "venue", "message": f"required: {ticker!r} is listed at {venues}"}],
+        )
+    return found[0]
+
+
+def bars_base_interval(*, symbol: Symbol, target: Interval) -> Interval | None:
+    """Return the finest stored interval that `target` can be built from (None: nothing stored)."""
+    stored = [parse_interval(text) for text in store.bar_intervals(symbol_id=symbol.id)]
+    if not stored:
+        return None
+    usable = sorted((base for base in stored if can_derive(target, base)), key=lambda base: base.seconds)
+    if not usable:
+        finest = min(stored, key=lambda base: base.seconds)
+        raise ApplicationError(
+            f"interval {target} is finer than the stored bars of {symbol} (finest: {finest})",
+            details=[{"field": "interval", "message": f"finer than the finest stored interval {finest}"}],
+        )
+    base = usable[0]
+    if base.is_daily and target != base:
+        raise ApplicationError(
+            f"{symbol} has only {base} bars stored; {target} cannot be derived from them",
+            details=[{"field": "interval", "message": f"only {base} bars are stored"}],
+        )
+    return base
+
+
+def _rows_per_bin(target: Interval, base: Interval) -> int:
+    if target.is_daily:
+        return target.count * math.ceil(86_400 / base.seconds)
+    return math.ceil(target.seconds / base.seconds)
+
+
+def _sessions_for(trading: TradingCalendar, raw: pd.DataFrame, target: Interval) -> pd.DataFrame:
+    first = raw["ts"].iloc[0].tz_convert(trading.tz).date() - dt.timedelta(days=1)
+    last = raw["ts"].iloc[-1].tz_convert(trading.tz).date() + dt.timedelta(days=1)
+    if target.is_daily and target.count > 1:
+        first = dt.date(first.year, 1, 1)
+        last = last + dt.timedelta(days=7 * target.count)
+    return trading.schedule(first, last)
+
+
+def _derive(
+    raw: pd.DataFrame, *, target: Interval, base: Interval, trading: TradingCalendar, session: str, label: str
+) -> pd.DataFrame:
+    if base.is_daily:  # stored daily bars are served as they are
+        return raw if label == "left" else raw.assign(ts=raw["ts"] + base.timedelta)
+    sessions = _sessions_for(trading, raw, target)
+    if target == base:
+        bars = filter_regular(raw, sessions) if session == "regular" else raw
+        return bars if label == "left" else bars.assign(ts=bars["ts"] + base.timedelta)
+    return resample_bars(raw, target, sessions, label=label, session=session, tz=trading.tz)
+
+
+def bars_page(
+    *,
+    symbol: Symbol,
+    interval: Interval,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    limit: int,
+    label: str = "left",
+    session: str = "regular",
+) -> BarsPage:
+    """Return up to `limit` bars of `interval` from `start` (inclusive) to `end` (exclusive).
+
+    Derived bars come from the finest stored base interval. The page reads at most
+    (limit + 1) bins' worth of base rows; when the read was cut short, its last bin
+    may be incomplete, so that bin opens the next page instead.
+    """
+    base = bars_base_interval(symbol=symbol, target=interval)
+    if base is None:
+        return BarsPage(empty_bars(), None)
+    trading = get_calendar(symbol.calendar)
+    read_limit = (limit + 1) * _rows_per_bin(interval, base) + 1
+    raw = store.bars_read(symbol_id=symbol.id, interval=str(base), start=start, end=end, limit=read_limit)
+    if raw.empty:
+        return BarsPage(empty_bars(), None)
+    truncated = len(raw) == read_limit
+    bars = _derive(raw, target=interval, base=base, trading=trading, session=session, label="left")
+    next_start = None
+    if truncated and len(bars) > 0:
+        next_start = bars["ts"].iloc[-1]
+        bars = bars.iloc[:-1]
+    if len(bars) > limit:
+        next_start = bars["ts"].iloc[limit]
+        bars = bars.iloc[:limit]
+    if label == "right" and len(bars):
+        right = _derive(raw, target=interval, base=base, trading=trading, session=session, label="right")
+        bars = bars.assign(ts=right["ts"].iloc[: len(bars)].to_numpy())
+    return BarsPage(bars.reset_index(drop=True), next_start)
+
+
+def bars_latest(*, symbol: Symbol, interval: Interval, count: int, session: str = "regular") -> pd.DataFrame:
+    """Return the newest `count` bars of `interval` (the last one may still be forming)."""
+    base = bars_base_interval(symbol=symbol, target=interval)
+    if base is None:
+        return empty_bars()
+    trading = get_calendar(symbol.calendar)
+    raw = store.bars_latest(symbol_id=symbol.id, interval=str(base), count=(count + 1) * _rows_per_bin(interval, base))
+    if raw.empty:
+        return empty_bars()
+    bars = _derive(raw, target=interval, base=base, trading=trading, session=session, label="left")
+    # The oldest bin may be cut by the read; drop it unless the read reached the first stored bar.
+    if len(bars) > count:
+        bars = bars.iloc[-count:]
+    return bars.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class TicksPage:
+    rows: pd.DataFrame
+    next_start: pd.Timestamp | None
+    next_skip: int
+
+
+def ticks_page(
+    *, kind: str, symbol: Symbol, start: pd.Timestamp | None, end: pd.Timestamp | None, limit: int, skip: int = 0
+) -> TicksPage:
+    """Return up to `limit` trades or quotes; the cursor is (time, rows already seen at that time)."""
+    read = store.trades_read if kind == "trades" else store.quotes_read
+    rows = read(symbol_id=symbol.id, start=start, end=end, limit=limit + skip + 1).iloc[skip:]
+    if len(rows) <= limit:
+        return TicksPage(rows.reset_index(drop=True), None, 0)
+    page = rows.iloc[:limit]
+    next_start = rows["ts"].iloc[limit]
+    seen = int((page["ts"] == next_start).sum()) + (skip if start is not None and next_start == start else 0)
+    return TicksPage(page.reset_index(drop=True), next_start, seen)

@@ -122,4 +122,3 @@ class CursorPage(CursorPagination):
             "required": ["results", "next"],
             "properties": {"results": schema, "next": {"type": "string", "nullable": True, "format": "uri"}},
         }
-

@@ -77,15 +77,25 @@ class JobContext:
 
 def submit(*, kind: str, params: dict[str, Any] | None = None, owner=None, queue: str = "default") -> Job:
     """Create a job record and send it to Celery or the in-process executor."""
+    job = submit_deferred(kind=kind, params=params, owner=owner, queue=queue)
+    dispatch(job)
+    job.refresh_from_db()
+    return job
+
+
+def submit_deferred(*, kind: str, params: dict[str, Any] | None = None, owner=None, queue: str = "default") -> Job:
+    """Create a queued job record without sending it; call `dispatch` once its inputs are saved."""
     if kind not in _HANDLERS:
         raise ValueError(f"no job handler registered for {kind!r}")
-    job = Job.objects.create(kind=kind, params=params or {}, owner=owner, queue=queue)
+    return Job.objects.create(kind=kind, params=params or {}, owner=owner, queue=queue)
+
+
+def dispatch(job: Job) -> None:
+    """Send a queued job: now in synchronous test mode, else once the transaction commits."""
     if settings.JOBS_BACKEND == "inprocess" and settings.JOBS_INPROCESS_SYNC:
         run_job(job.id)
     else:
-        transaction.on_commit(lambda: _dispatch(job.id, queue))
-    job.refresh_from_db()
-    return job
+        transaction.on_commit(lambda: _dispatch(job.id, job.queue))
 
 
 def _dispatch(job_id: uuid.UUID, queue: str) -> None:
@@ -196,17 +206,13 @@ def _finish(
 
 def requeue(job: Job) -> None:
     """Send an unfinished job again (after a restart or from the admin)."""
-    transaction.on_commit(lambda: _dispatch(job.id, job.queue))
+    dispatch(job)
 
 
 def resume_unfinished(*, older_than_s: float = 0.0) -> list[uuid.UUID]:
     """Send queued or interrupted jobs again (in-process mode after a restart)."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
-    ids = list(
-        Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], updated_at__lte=cutoff).values_list(
-            "id", "queue"
-        )
-    )
-    for job_id, queue in ids:
-        transaction.on_commit(lambda job_id=job_id, queue=queue: _dispatch(job_id, queue))
-    return [job_id for job_id, _ in ids]
+    unfinished = list(Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], updated_at__lte=cutoff))
+    for job in unfinished:
+        dispatch(job)
+    return [job.id for job in unfinished]

@@ -115,6 +115,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "mdserver.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # `format=json|csv|parquet` is a data-endpoint parameter, not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mdserver API",
@@ -128,9 +130,7 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = env.redis_url("REDIS_URL")
 CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL") or REDIS_URL
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -12,6 +12,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"trader{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+
     @factory.post_generation
     def password(self, create, extracted, **kwargs):
         self.set_password(extracted or "s3cret-pass-word")

@@ -29,7 +29,11 @@ class RegisterApi(APIView):
         responses={
             201: inline_serializer(
                 "Registered",
-                {"id": serializers.IntegerField(), "username": serializers.CharField(), "token": serializers.CharField()},
+                {
+                    "id": serializers.IntegerField(),
+                    "username": serializers.CharField(),
+                    "token": serializers.CharField(),
+                },
             )
         },
     )

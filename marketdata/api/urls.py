@@ -1,8 +1,18 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from marketdata.api import views
+from marketdata.api import compat, data, imports, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("symbols", views.SymbolViewSet, basename="symbol")
+router.register("imports", imports.ImportViewSet, basename="import")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("bars", data.BarsApi.as_view(), name="bars"),
+    path("bars/latest", data.BarsLatestApi.as_view(), name="bars-latest"),
+    path("trades", data.TradesApi.as_view(), name="trades"),
+    path("quotes", data.QuotesApi.as_view(), name="quotes"),
+    path("market-data/<str:exchange>/<str:symbol>/buffer/<str:timeframe>", compat.MarketDataBufferApi.as_view()),
+    path("market-data/<str:exchange>/<str:symbol>/history", compat.MarketDataHistoryApi.as_view()),
+    *router.urls,
+]

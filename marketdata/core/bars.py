@@ -423,12 +423,13 @@ class _Schedule:
         position = _count_passed(ts, self.edges)
         return (position & 1).astype(bool), position >> 1
 
-    def session_on(self, local_dates: np.ndarray) -> np.ndarray:
-        """Return the index of the session on each local date, -1 where none."""
-        position = np.searchsorted(self.dates, local_dates)
-        clipped = np.minimum(position, max(len(self.dates) - 1, 0))
-        found = (position < len(self.dates)) & (self.dates[clipped] == local_dates)
-        return np.where(found, position, -1)
+    def sessions_by_date(self, local_dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return per date (naive midnight ns): the session on it (-1 if none), and
+        the first session on or after it (len(sessions) if none)."""
+        following = np.searchsorted(self.dates, local_dates)
+        clipped = np.minimum(following, max(len(self.dates) - 1, 0))
+        found = (following < len(self.dates)) & (self.dates[clipped] == local_dates)
+        return np.where(found, following, -1), following
 
 
 def filter_regular(frame: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
@@ -448,6 +449,7 @@ class _LocalDays:
     start: np.ndarray  # UTC instant of local midnight
     end: np.ndarray  # UTC instant of the next local midnight
     session: np.ndarray  # session on that local date, -1 if none
+    following: np.ndarray  # first session on or after that date, len(sessions) if none
 
 
 def _local_days(ts: np.ndarray, schedule: _Schedule, tz: Any) -> _LocalDays:
@@ -460,8 +462,8 @@ def _local_days(ts: np.ndarray, schedule: _Schedule, tz: Any) -> _LocalDays:
     midnights = np.arange(first, last + 2 * NS_PER_DAY, NS_PER_DAY, dtype=np.int64)
     bounds = _local_to_utc(midnights, tz)
     day = _count_passed(ts, bounds) - 1
-    session = schedule.session_on(midnights)
-    return _LocalDays(bounds[day], bounds[day + 1], session[day])
+    session, following = schedule.sessions_by_date(midnights)
+    return _LocalDays(bounds[day], bounds[day + 1], session[day], following[day])
 
 
 def _local_midnight(ts: int, tz: Any) -> int:
@@ -541,7 +543,10 @@ def resample_bars(
     never on the requested range, provided `sessions` starts at or before the
     first session of the year of the first bar (and, for `label="right"`, runs
     to the end of the last group); pass e.g.
-    `calendar.schedule(date(start.year, 1, 1), end)`.
+    `calendar.schedule(date(start.year, 1, 1), end)`. With `session="all"` the
+    bars of a date without a session join the group of the next session (so
+    groups tile local days without overlapping); after the last session of
+    `sessions` such a date gets its own bar, as with `1d`.
 
     Aggregation: open first, high max, low min, close last, volume sum,
     trade_count sum (NaN if all unknown), vwap = sum(vwap * volume) / volume
@@ -561,6 +566,8 @@ def resample_bars(
     frame_order = None if _is_sorted(ts) else np.argsort(ts, kind="stable")
     if frame_order is not None:
         ts = ts[frame_order]
+    if ts[0] == _INT64_MIN:  # NaT sorts first
+        raise ValueError("ts has missing values (NaT); validate bars before resampling")
     schedule = _Schedule.from_frame(sessions)
     need_right = label == "right"
     if interval.is_daily:
@@ -655,14 +662,20 @@ def _daily_bins(
     outside = np.flatnonzero(~inside)
     if len(outside):
         days = _local_days(ts[outside], schedule, tz)
-        has_session = days.session >= 0
-        own = np.maximum(days.session, 0)
-        left[outside] = np.where(has_session, group_open[own], days.start)
-        right[outside] = np.where(has_session, group_close[own], days.end)
+        owner = days.session
+        if sessions_per_bar > 1:
+            # A day without a session joins the group of the next session, so
+            # groups cover whole local days and never overlap.
+            owner = np.where((owner < 0) & (days.following < len(schedule.dates)), days.following, owner)
+        has_owner = owner >= 0
+        owner = np.maximum(owner, 0)
+        left[outside] = np.where(has_owner, group_open[owner], days.start)
+        right[outside] = np.where(has_owner, group_close[owner], days.end)
     select = None
     if not _is_sorted(left):
-        # Out-of-hours bars of a session can sit after the next session's
-        # bars in time; bring each bin's bars together, keeping time order.
+        # A calendar whose sessions open on the previous local date (CME
+        # Globex) can put a date's out-of-hours bars after the next session's
+        # bars; bring each bin's bars together, keeping time order.
         select = np.argsort(left, kind="stable")
         left, right = left[select], right[select]
     return _Bins(select, left, right if need_right else None)

@@ -367,7 +367,9 @@ def _read_json(data: bytes, max_errors: int) -> _RawTable:
 
 
 def _read_json_lines(data: bytes, max_errors: int) -> _RawTable:
-    first_line = data.lstrip().split(b"\n", 1)[0]
+    data = data.lstrip()
+    first_end = data.find(b"\n")
+    first_line = data[: first_end if first_end >= 0 else len(data)]
     try:
         first = _json_loads(first_line)
     except ValueError:
@@ -574,6 +576,11 @@ def _parse_numbers(array: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         invalid = _valid_mask(array)
         return np.full(len(array), np.nan), ~invalid, invalid
     text = pc.utf8_trim_whitespace(array)
+    try:  # most columns read as text are still all numbers: one cast, no regex
+        values = _float_values(text.cast(pa.float64()))
+        return values, np.isnan(values), np.zeros(len(array), bool)
+    except pa.ArrowInvalid:
+        pass
     missing = ~_valid_mask(text) | _to_bool(pc.is_in(pc.utf8_lower(text), value_set=_MISSING_STRINGS), False)
     looks_numeric = _to_bool(pc.match_substring_regex(text, _NUMBER_RE), False)
     values = _float_values(pc.if_else(looks_numeric, text, None).cast(pa.float64()))
@@ -709,8 +716,12 @@ def _localize(ts_ns: np.ndarray, reason: np.ndarray, naive: np.ndarray, tz: str)
 # --- messages and small helpers -----------------------------------------------------
 
 
-def _show(value: object) -> str:
-    text = str(value)
+def _show(array: Column, position: int) -> str:
+    """Quote the value at `position` for a message, shortened if long."""
+    try:
+        text = str(array[position].as_py())
+    except (ValueError, OverflowError):  # e.g. a timestamp past year 9999
+        text = str(array[position])
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
@@ -719,12 +730,12 @@ def _fixed(message: str) -> Callable[[int], str]:
 
 
 def _number_message(array: Column) -> Callable[[int], str]:
-    return lambda position: f"not a number: {_show(array[position].as_py())}"
+    return lambda position: f"not a number: {_show(array, position)}"
 
 
 def _timestamp_message(array: Column, reason: np.ndarray, tz: str | None) -> Callable[[int], str]:
     def message(position: int) -> str:
-        value = _show(array[position].as_py())
+        value = _show(array, position)
         return {
             _TS_MISSING: "missing timestamp",
             _TS_UNPARSEABLE: f"cannot parse timestamp {value} (expected ISO-8601 or an epoch number)",

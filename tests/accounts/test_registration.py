@@ -18,7 +18,9 @@ def test_api_register_returns_id_username_and_working_token(api):
 
 
 def test_api_register_taken_username_is_400_naming_username(api, user):
-    response = api.post("/api/v1/auth/register", {"username": "alice", "email": "a@example.com", "password": "xk3-long-pass"})
+    response = api.post(
+        "/api/v1/auth/register", {"username": "alice", "email": "a@example.com", "password": "xk3-long-pass"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["details"][0]["field"] == "username"

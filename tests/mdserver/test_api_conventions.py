@@ -39,7 +39,9 @@ def test_staff_creates_and_user_lists_symbol(staff_api, user_api):
 
 
 def test_malformed_symbol_gets_error_body_naming_fields(staff_api):
-    response = staff_api.post("/api/v1/symbols", {"ticker": "", "venue": "XNAS", "calendar": "NOPE", "asset_class": "beans"})
+    response = staff_api.post(
+        "/api/v1/symbols", {"ticker": "", "venue": "XNAS", "calendar": "NOPE", "asset_class": "beans"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"

@@ -5,7 +5,6 @@ from django.test import override_settings
 
 import tests.support.job_handlers  # noqa: F401  (registers the test job kinds)
 from mdserver import jobs
-from mdserver.models import Job
 
 
 @pytest.mark.django_db
@@ -84,4 +83,3 @@ def test_unreachable_broker_fails_job_fast_and_api_keeps_serving(user, user_api,
         assert user_api.get("/api/v1/symbols").status_code == 200
         assert user_api.get(f"/api/v1/jobs/{job.id}").json()["status"] == "failed"
         assert not (tmp_path / "out").exists()
-

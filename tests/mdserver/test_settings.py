@@ -19,7 +19,13 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     "url",
-    ["not a url", "mysqlx://u@h/db", "postgres://u@:5432/db", "postgres://u@host:notaport/db", "postgres://u@host:5432/"],
+    [
+        "not a url",
+        "mysqlx://u@h/db",
+        "postgres://u@:5432/db",
+        "postgres://u@host:notaport/db",
+        "postgres://u@host:5432/",
+    ],
 )
 def test_env_refuses_malformed_database_url(url):
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):

@@ -101,17 +101,25 @@ def test_errors_come_in_row_order_and_stop_at_limit():
     assert len(validate_bars(frame, limit=10_000)) == 500
 
 
-def test_text_that_is_not_a_number_is_named():
-    frame = bars(3).astype({"open": object})
-    frame.loc[1, "open"] = "abc"
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_text_that_is_not_a_number_is_named(dtype):
+    frame = bars(3)
+    frame["open"] = pd.Series(["100.5", "abc", None], dtype=dtype)
+    frame["high"] = 200.0
 
-    assert validate_bars(frame) == [RowError(2, "open", "open 'abc' is not a number")]
+    assert validate_bars(frame) == [
+        RowError(2, "open", "open 'abc' is not a number"),
+        RowError(3, "open", "open is missing (NaN)"),
+    ]
 
 
 def test_missing_columns_are_whole_file_errors():
     errors = validate_bars(bars().drop(columns=["close", "volume"]))
 
-    assert errors == [RowError(None, "close", "missing column 'close'"), RowError(None, "volume", "missing column 'volume'")]
+    assert errors == [
+        RowError(None, "close", "missing column 'close'"),
+        RowError(None, "volume", "missing column 'volume'"),
+    ]
     assert errors[0].as_dict() == {"row": None, "field": "close", "message": "missing column 'close'"}
 
 
@@ -212,7 +220,11 @@ def test_dedup_counts_repeat_of_first_row_even_after_a_conflict():
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.integers(min_value=1, max_value=200), st.lists(st.integers(min_value=0, max_value=10_000), max_size=100), st.randoms())
+@given(
+    st.integers(min_value=1, max_value=200),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=100),
+    st.randoms(),
+)
 def test_dedup_of_shuffled_copies_gives_back_the_bars(count, picks, random):
     frame = bars(count, seed=count)
     copies = frame.iloc[[pick % count for pick in picks]]

@@ -1,3 +1,4 @@
+import bisect
 import datetime as dt
 
 import numpy as np
@@ -80,48 +81,56 @@ def assert_bars_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 # A slow, loop-per-bar statement of the rules in SPEC.md, to check the numpy code against.
 
 
-def reference_bin(t: int, interval: Interval, sessions: pd.DataFrame, tz, mode: str, year_sessions: pd.DataFrame):
-    """Return (left, right) in ns for the bar at `t`, or None if the bar is dropped."""
-    opens = [int(x.value) for x in sessions["open"]]
-    closes = [int(x.value) for x in sessions["close"]]
-    dates = [d.date() for d in sessions.index]
-    for i, (open_, close) in enumerate(zip(opens, closes, strict=True)):
-        if open_ <= t < close:
+class ReferenceSchedule:
+    """Sessions as Python lists; each bar is placed one at a time with bisect."""
+
+    def __init__(self, sessions: pd.DataFrame, tz) -> None:
+        self.opens = [int(x.value) for x in sessions["open"]]
+        self.closes = [int(x.value) for x in sessions["close"]]
+        self.dates = [d.date() for d in sessions.index]
+        self.tz = tz
+
+    def bin_of(self, t: int, interval: Interval, mode: str) -> tuple[int, int] | None:
+        """Return (left, right) in ns for the bar at `t`, or None if the bar is dropped."""
+        step = interval.seconds * 10**9
+        i = bisect.bisect_right(self.opens, t) - 1
+        if i >= 0 and t < self.closes[i]:
             if interval.is_daily:
-                return daily_group(i, interval.count, opens, closes, dates)
-            step = interval.seconds * 10**9
-            start = open_ + (t - open_) // step * step
-            return start, min(start + step, close)
-    if mode == "regular":
-        return None
-    local_date = pd.Timestamp(t, unit="ns", tz="UTC").tz_convert(tz).date()
-    day_start = int(pd.Timestamp(local_date).tz_localize(tz).value)
-    day_end = int(pd.Timestamp(local_date + dt.timedelta(days=1)).tz_localize(tz).value)
-    own = [i for i, d in enumerate(dates) if d == local_date]
-    if interval.is_daily:
-        if own:
-            return daily_group(own[0], interval.count, opens, closes, dates)
-        return day_start, day_end
-    anchor = opens[own[0]] if own else day_start
-    previous_close = max([c for c in closes if c <= t], default=-(2**63))
-    next_open = min([o for o in opens if o > t], default=2**63 - 1)
-    segment_start, segment_end = max(previous_close, day_start), min(next_open, day_end)
-    step = interval.seconds * 10**9
-    start = anchor + (t - anchor) // step * step
-    return max(start, segment_start), min(start + step, segment_end)
+                return self.daily_group(i, interval.count)
+            start = self.opens[i] + (t - self.opens[i]) // step * step
+            return start, min(start + step, self.closes[i])
+        if mode == "regular":
+            return None
+        local_date = pd.Timestamp(t, unit="ns", tz="UTC").tz_convert(self.tz).date()
+        day_start = int(pd.Timestamp(local_date).tz_localize(self.tz).value)
+        day_end = int(pd.Timestamp(local_date + dt.timedelta(days=1)).tz_localize(self.tz).value)
+        own = [j for j, d in enumerate(self.dates) if d == local_date]
+        if interval.is_daily:
+            later = [j for j, d in enumerate(self.dates) if d > local_date]
+            if own:
+                return self.daily_group(own[0], interval.count)
+            if interval.count > 1 and later:
+                return self.daily_group(later[0], interval.count)
+            return day_start, day_end
+        anchor = self.opens[own[0]] if own else day_start
+        previous_close = self.closes[i] if i >= 0 else -(2**63)
+        next_open = self.opens[i + 1] if i + 1 < len(self.opens) else 2**63 - 1
+        segment_start, segment_end = max(previous_close, day_start), min(next_open, day_end)
+        start = anchor + (t - anchor) // step * step
+        return max(start, segment_start), min(start + step, segment_end)
 
-
-def daily_group(i: int, size: int, opens, closes, dates):
-    year_positions = [j for j, d in enumerate(dates) if d.year == dates[i].year]
-    ordinal = year_positions.index(i)
-    members = year_positions[ordinal // size * size :][:size]
-    return opens[members[0]], closes[members[-1]]
+    def daily_group(self, i: int, size: int) -> tuple[int, int]:
+        year_positions = [j for j, d in enumerate(self.dates) if d.year == self.dates[i].year]
+        ordinal = year_positions.index(i)
+        members = year_positions[ordinal // size * size :][:size]
+        return self.opens[members[0]], self.closes[members[-1]]
 
 
 def reference_resample(
     frame: pd.DataFrame, interval: Interval, sessions: pd.DataFrame, tz, mode: str, label: str
 ) -> pd.DataFrame:
-    bins = [reference_bin(int(t.value), interval, sessions, tz, mode, sessions) for t in frame["ts"]]
+    schedule = ReferenceSchedule(sessions, tz)
+    bins = [schedule.bin_of(int(t.value), interval, mode) for t in frame["ts"]]
     keep = [b is not None for b in bins]
     kept = frame.loc[keep].copy()
     if kept.empty:
@@ -157,7 +166,12 @@ def test_resample_half_day_last_bar_is_short():
 
     hourly = resample_bars(bars, parse_interval("1h"), sessions)
 
-    assert list(hourly["ts"]) == [utc("2024-11-29 14:30"), utc("2024-11-29 15:30"), utc("2024-11-29 16:30"), utc("2024-11-29 17:30")]
+    assert list(hourly["ts"]) == [
+        utc("2024-11-29 14:30"),
+        utc("2024-11-29 15:30"),
+        utc("2024-11-29 16:30"),
+        utc("2024-11-29 17:30"),
+    ]
     last_half_hour = bars.loc[bars["ts"] >= utc("2024-11-29 17:30")]
     assert len(last_half_hour) == 30
     last = hourly.iloc[-1]
@@ -174,7 +188,12 @@ def test_resample_half_day_right_label_is_session_close():
     left = resample_bars(bars, parse_interval("1h"), sessions)
     right = resample_bars(bars, parse_interval("1h"), sessions, label="right")
 
-    assert list(right["ts"]) == [utc("2024-11-29 15:30"), utc("2024-11-29 16:30"), utc("2024-11-29 17:30"), utc("2024-11-29 18:00")]
+    assert list(right["ts"]) == [
+        utc("2024-11-29 15:30"),
+        utc("2024-11-29 16:30"),
+        utc("2024-11-29 17:30"),
+        utc("2024-11-29 18:00"),
+    ]
     pd.testing.assert_frame_equal(left.drop(columns="ts"), right.drop(columns="ts"))
 
 
@@ -347,6 +366,22 @@ def test_resample_multi_day_groups_restart_each_year():
     assert last_2024["open"].iloc[250] in set(weekly["ts"])
 
 
+def test_resample_multi_day_all_sessions_days_without_session_join_next_group():
+    sessions = XNYS.schedule(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    # New Year's Day (closed), Saturday 2024-01-06, and the Friday session 2024-01-05.
+    ts = pd.DatetimeIndex([utc("2024-01-01 15:00"), utc("2024-01-05 15:00"), utc("2024-01-06 15:00")])
+    bars = make_bars(ts)
+
+    two_day = resample_bars(bars, parse_interval("2d"), sessions, session="all", tz=XNYS.tz)
+    daily = resample_bars(bars, parse_interval("1d"), sessions, session="all", tz=XNYS.tz)
+
+    # Groups of 2 sessions from 2024-01-02: (Jan 2, 3), (Jan 4, 5), (Jan 8, 9), ...
+    assert list(two_day["ts"]) == [utc("2024-01-02 14:30"), utc("2024-01-04 14:30"), utc("2024-01-08 14:30")]
+    assert list(two_day["volume"]) == list(bars["volume"])
+    # Daily bars keep a day without a session on its own, labelled at local midnight.
+    assert list(daily["ts"]) == [utc("2024-01-01 05:00"), utc("2024-01-05 14:30"), utc("2024-01-06 05:00")]
+
+
 def test_resample_vwap_is_volume_weighted_and_falls_back_to_close():
     sessions = XNYS.schedule(dt.date(2024, 11, 27), dt.date(2024, 11, 27))
     ts = pd.DatetimeIndex([utc("2024-11-27 14:30"), utc("2024-11-27 14:31"), utc("2024-11-27 14:35")])
@@ -410,6 +445,10 @@ def test_resample_accepts_interval_text_and_rejects_bad_options():
     naive = bars.assign(ts=bars["ts"].dt.tz_localize(None))
     with pytest.raises(ValueError, match="timezone-aware"):
         resample_bars(naive, "5m", sessions)
+    missing_ts = bars.copy()
+    missing_ts.loc[10, "ts"] = pd.NaT
+    with pytest.raises(ValueError, match="NaT"):
+        resample_bars(missing_ts, "5m", sessions, session="all")
 
 
 def test_filter_regular_keeps_only_bars_inside_sessions():
@@ -437,7 +476,7 @@ WINDOWS = [
 
 
 @st.composite
-def market_bars(draw, unknown_share=st.sampled_from([0.0, 0.3, 1.0])):
+def market_bars(draw):
     """Return (bars, sessions, tz): 1m bars on a random subset of minutes of a calendar window."""
     calendar, first_day, days = draw(st.sampled_from(WINDOWS))
     density = draw(st.sampled_from([0.01, 0.05, 0.3, 1.0]))
@@ -451,7 +490,8 @@ def market_bars(draw, unknown_share=st.sampled_from([0.0, 0.3, 1.0])):
         candidates = filter_regular(pd.DataFrame({"ts": candidates}), sessions)["ts"]
     rng = np.random.default_rng(seed)
     chosen = pd.DatetimeIndex(candidates[rng.random(len(candidates)) < density])
-    return make_bars(chosen, seed=seed, unknown_share=draw(unknown_share)), sessions, calendar.tz
+    unknown_share = draw(st.sampled_from([0.0, 0.3, 1.0]))
+    return make_bars(chosen, seed=seed, unknown_share=unknown_share), sessions, calendar.tz
 
 
 INTRADAY = ["1m", "2m", "5m", "7m", "15m", "1h", "4h"]
@@ -467,7 +507,9 @@ def test_resample_twice_equals_resample_once(data, pair, mode):
     middle, target = (parse_interval(text) for text in pair)
 
     once = resample_bars(bars, target, sessions, session=mode, tz=tz)
-    twice = resample_bars(resample_bars(bars, middle, sessions, session=mode, tz=tz), target, sessions, session=mode, tz=tz)
+    twice = resample_bars(
+        resample_bars(bars, middle, sessions, session=mode, tz=tz), target, sessions, session=mode, tz=tz
+    )
 
     assert_bars_equal(twice, once)
 

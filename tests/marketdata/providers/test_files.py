@@ -540,3 +540,12 @@ def test_parquet_with_naive_timestamps_uses_tz():
 
     assert parsed.errors == []
     assert parsed.frames["SPY"]["ts"].tolist() == [pd.Timestamp("2024-07-01 13:30", tz="UTC")]
+
+
+def test_excel_style_csv_with_bom_crlf_and_semicolons_is_read():
+    data = "\ufeffDate;Open;High;Low;Close;Volume\r\n2024-01-02T14:30:00Z;1;2;0.5;1.5;100\r\n".encode()
+
+    frame = only_frame(parse_bars_file(data, filename="export.csv"))
+
+    assert frame["ts"].tolist() == [pd.Timestamp("2024-01-02 14:30", tz="UTC")]
+    assert frame["volume"].tolist() == [100.0]
