@@ -54,7 +54,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The benchmarks measure PostgreSQL; they create and drop their own test database.
 bench: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mdserver} \
 	DJANGO_SETTINGS_MODULE=mdserver.settings $(PY) -m bench.run
 
 clean:

@@ -42,10 +42,14 @@ class Symbol(models.Model):
 
 
 class Bar(models.Model):
-    """One OHLCV bar labelled by its open time `ts` (UTC)."""
+    """One OHLCV bar labelled by its open time `ts` (UTC).
+
+    The hot market-data tables carry no database foreign key: a per-row key check
+    would halve the ingest rate. `services.symbol_delete` removes a symbol's rows.
+    """
 
     pk = models.CompositePrimaryKey("symbol_id", "interval", "ts")
-    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
     interval = models.CharField(max_length=8)
     ts = models.DateTimeField()
     open = models.FloatField()
@@ -61,7 +65,7 @@ class Trade(models.Model):
     """One trade; `seq` orders trades that share a timestamp."""
 
     pk = models.CompositePrimaryKey("symbol_id", "ts", "seq")
-    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
     ts = models.DateTimeField()
     seq = models.IntegerField(default=0)
     price = models.FloatField()
@@ -73,7 +77,7 @@ class Quote(models.Model):
     """One top-of-book quote; `seq` orders quotes that share a timestamp."""
 
     pk = models.CompositePrimaryKey("symbol_id", "ts", "seq")
-    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_index=False)
+    symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
     ts = models.DateTimeField()
     seq = models.IntegerField(default=0)
     bid = models.FloatField()

@@ -253,3 +253,11 @@ def bars_import_run(*, import_id: int, progress: ProgressCallback | None = None)
     )
     Import.objects.filter(id=import_id).update(payload=b"")
     return counts
+
+
+def symbol_delete(*, symbol: Symbol) -> dict[str, int]:
+    """Delete a symbol with its bars, trades and quotes (the row tables have no cascading key)."""
+    with transaction.atomic():
+        counts = store.symbol_rows_delete(symbol_id=symbol.id)
+        symbol.delete()
+    return counts

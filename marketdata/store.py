@@ -25,6 +25,7 @@ PG_COPY_TRAILER = b"\xff\xff"
 ON_CONFLICT = ("skip", "replace")
 SIDE_CODES = {"": 0, "buy": 1, "sell": 2}
 SIDE_NAMES = np.array(["", "buy", "sell"], dtype=object)
+ADVISORY_LOCK_SPACE = 0x6D64  # "md": the advisory-lock namespace of market-data writers
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,77 @@ def _pg_select_expr(column: Column, prefix: str = "") -> str:
     return name
 
 
+def _binary_copy_rows(fields: list[tuple[str, np.ndarray, np.ndarray | None]]) -> bytes:
+    """Encode columns as PostgreSQL binary COPY tuples, NULL where a mask says so.
+
+    `fields` holds (big-endian dtype, values, null mask or None). Rows are grouped by
+    their pattern of NULLs; each group is one fixed-width numpy record array, and
+    the groups are interleaved back into row order with one scatter.
+    """
+    count = len(fields[0][1]) if fields else 0
+    pattern = np.zeros(count, dtype=np.int64)
+    nullable = [index for index, (_, _, mask) in enumerate(fields) if mask is not None]
+    for bit, index in enumerate(nullable):
+        pattern |= fields[index][2].astype(np.int64) << bit
+    groups = []
+    for value in np.unique(pattern):
+        null_fields = {index for bit, index in enumerate(nullable) if value >> bit & 1}
+        layout = [("count", ">i2")]
+        for index, (dtype, _, _) in enumerate(fields):
+            layout.append((f"len{index}", ">i4"))
+            if index not in null_fields:
+                layout.append((f"v{index}", dtype))
+        rows = np.nonzero(pattern == value)[0] if len(nullable) else np.arange(count)
+        records = np.empty(len(rows), dtype=np.dtype(layout))
+        records["count"] = len(fields)
+        for index, (dtype, values, _) in enumerate(fields):
+            if index in null_fields:
+                records[f"len{index}"] = -1
+            else:
+                records[f"len{index}"] = np.dtype(dtype).itemsize
+                records[f"v{index}"] = values[rows]
+        groups.append((rows, records))
+    if len(groups) == 1:
+        body = groups[0][1].tobytes()
+    else:
+        sizes = np.zeros(count, dtype=np.int64)
+        for rows, records in groups:
+            sizes[rows] = records.dtype.itemsize
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        buffer = np.empty(int(sizes.sum()), dtype=np.uint8)
+        for rows, records in groups:
+            width = records.dtype.itemsize
+            buffer[offsets[rows][:, None] + np.arange(width)] = records.view(np.uint8).reshape(-1, width)
+        body = buffer.tobytes()
+    return PG_COPY_HEADER + body + PG_COPY_TRAILER
+
+
+def _pg_direct_bars_payload(symbol_id: int, interval: str, frame: pd.DataFrame) -> bytes:
+    count = len(frame)
+    label = interval.encode()
+    trade_count = frame["trade_count"].to_numpy("float64", na_value=np.nan)
+    vwap = frame["vwap"].to_numpy("float64", na_value=np.nan)
+    fields = [
+        (">i8", np.full(count, symbol_id, dtype=np.int64), None),
+        (f"S{len(label)}", np.full(count, label, dtype=f"S{len(label)}"), None),
+        (">i8", _ts_to_us(frame["ts"]) - PG_EPOCH_US, None),
+        *[(">f8", frame[name].to_numpy("float64"), None) for name in ("open", "high", "low", "close", "volume")],
+        (">i8", np.nan_to_num(trade_count).astype(np.int64), np.isnan(trade_count)),
+        (">f8", vwap, np.isnan(vwap)),
+    ]
+    return _binary_copy_rows(fields)
+
+
+def _pg_range_is_empty(spec: TableSpec, cursor, fixed_values: list, frame: pd.DataFrame) -> bool:
+    first, last = frame["ts"].min(), frame["ts"].max()
+    where = "symbol_id = %s" + (" AND interval = %s" if spec.has_interval else "")
+    cursor.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE {where} AND ts >= %s AND ts <= %s)",
+        [*fixed_values, first.to_pydatetime(), last.to_pydatetime()],
+    )
+    return not cursor.fetchone()[0]
+
+
 def _pg_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.DataFrame, on_conflict: str):
     temp = f"_in_{spec.table}"
     names = [c.name for c in spec.columns]
@@ -207,6 +279,13 @@ def _pg_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.D
     select_cols = ", ".join(_pg_select_expr(c) for c in spec.columns)
     value_cols = [c.name for c in spec.columns if c.name not in spec.keys]
     with connection.cursor() as cursor:
+        # One writer per symbol at a time, so the empty-range check below stays true until commit.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_SPACE, symbol_id])
+        if spec is BARS and _pg_range_is_empty(spec, cursor, fixed_values, frame):
+            # Nothing stored in this range: COPY straight into the table, no conflicts possible.
+            with cursor.cursor.copy(f"COPY {spec.table} ({target_cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(_pg_direct_bars_payload(symbol_id, interval, frame))
+            return len(frame), 0
         cursor.execute(
             f"CREATE TEMP TABLE {temp} ({', '.join(f'{c.name} {_PG_TEMP_TYPE[c.kind]}' for c in spec.columns)}) "
             "ON COMMIT DROP"
@@ -220,7 +299,10 @@ def _pg_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.D
             )
             exprs = {c.name: _pg_select_expr(c, "i.") for c in spec.columns}
             assignments = ", ".join(f"{name} = {exprs[name]}" for name in value_cols)
-            differs = f"({', '.join(f't.{n}' for n in value_cols)}) IS DISTINCT FROM ({', '.join(exprs[n] for n in value_cols)})"
+            differs = (
+                f"({', '.join(f't.{n}' for n in value_cols)}) IS DISTINCT FROM "
+                f"({', '.join(exprs[n] for n in value_cols)})"
+            )
             cursor.execute(
                 f"UPDATE {spec.table} AS t SET {assignments} FROM {temp} AS i WHERE {match} AND {differs}",
                 fixed_values,
@@ -436,10 +518,11 @@ def bars_summary(*, symbol_ids: list[int]) -> dict[int, dict]:
     return summary
 
 
-def bars_delete(*, symbol_id: int, interval: str | None = None) -> int:
+def symbol_rows_delete(*, symbol_id: int) -> dict[str, int]:
+    """Delete every bar, trade and quote of a symbol; return the counts per table."""
+    counts = {}
     with connection.cursor() as cursor:
-        if interval is None:
-            cursor.execute("DELETE FROM marketdata_bar WHERE symbol_id = %s", [symbol_id])
-        else:
-            cursor.execute("DELETE FROM marketdata_bar WHERE symbol_id = %s AND interval = %s", [symbol_id, interval])
-        return cursor.rowcount
+        for spec in (BARS, TRADES, QUOTES):
+            cursor.execute(f"DELETE FROM {spec.table} WHERE symbol_id = %s", [symbol_id])
+            counts[spec.table.removeprefix("marketdata_")] = cursor.rowcount
+    return counts

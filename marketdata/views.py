@@ -11,3 +11,11 @@ from mdserver.models import Job
 def dashboard(request: HttpRequest) -> HttpResponse:
     jobs = owned_by(Job.objects.all(), request.user)[:10]
     return render(request, "dashboard.html", {"symbols": symbols_overview(), "jobs": jobs})
+
+
+@login_required
+def imports_page(request: HttpRequest) -> HttpResponse:
+    from marketdata.models import Import, Symbol
+
+    imports = owned_by(Import.objects.select_related("job").prefetch_related("symbols"), request.user)[:50]
+    return render(request, "imports.html", {"symbols": Symbol.objects.filter(active=True), "imports": imports})

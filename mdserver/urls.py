@@ -19,6 +19,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", marketdata_views.dashboard, name="dashboard"),
+    path("imports/", marketdata_views.imports_page, name="imports"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

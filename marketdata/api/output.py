@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from urllib.parse import urlencode
 
+import numpy as np
+import orjson
 import pandas as pd
 from django.http import HttpRequest, HttpResponse
 
@@ -63,10 +64,25 @@ def _public(frame: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def _records_json(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "[]"
-    return frame.to_json(orient="records", date_format="iso", date_unit="ms", double_precision=15)
+def _json_column(series: pd.Series) -> list:
+    """Return one column as JSON-ready Python values (ISO-8601 `Z` strings for times, None for missing)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        ns = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
+        unit = "s" if not (ns.view("i8") % 1_000_000_000).any() else "us"
+        return np.strings.add(np.datetime_as_string(ns, unit=unit), "Z").tolist()
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return [None if value is pd.NA else int(value) for value in series.astype("Int64").tolist()]
+    if pd.api.types.is_float_dtype(series.dtype):
+        values = series.to_numpy("float64")
+        return values.tolist() if not np.isnan(values).any() else series.astype(object).where(series.notna(), None).tolist()
+    return series.tolist()
+
+
+def _records_json(frame: pd.DataFrame) -> bytes:
+    """Encode a frame as a JSON array of records."""
+    keys = list(frame.columns)
+    columns = [_json_column(frame[name]) for name in keys]
+    return orjson.dumps([dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)])
 
 
 def respond(
@@ -83,9 +99,8 @@ def respond(
     """Answer `frame` in the asked format; CSV and Parquet carry `next` in a Link header."""
     public = _public(frame, fields)
     if output == "json":
-        head = json.dumps(envelope)[:-1]
-        sep = ", " if envelope else ""
-        body = f'{head}{sep}"{key}": {_records_json(public)}, "next": {json.dumps(next_link)}}}'
+        head = orjson.dumps(envelope)[:-1] + (b"," if envelope else b"")
+        body = head + orjson.dumps(key) + b":" + _records_json(public) + b',"next":' + orjson.dumps(next_link) + b"}"
         response = HttpResponse(body, content_type="application/json")
     elif output == "csv":
         text = public.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", float_format="%.15g")

@@ -1,5 +1,6 @@
 from rest_framework import viewsets
 
+from marketdata import services
 from marketdata.api.permissions import IsStaffOrReadOnly
 from marketdata.api.serializers import SymbolSerializer
 from marketdata.models import Symbol
@@ -21,3 +22,6 @@ class SymbolViewSet(viewsets.ModelViewSet):
         if params.get("venue"):
             queryset = queryset.filter(venue__iexact=params["venue"])
         return queryset
+
+    def perform_destroy(self, instance: Symbol) -> None:
+        services.symbol_delete(symbol=instance)

@@ -92,3 +92,14 @@ def test_trades_and_quotes_round_trip_with_same_timestamp_rows(symbol):
 def test_bad_on_conflict_is_refused(symbol):
     with pytest.raises(ValueError, match="on_conflict"):
         store.bars_write(symbol_id=symbol.id, interval="1m", frame=demo_bars(0), on_conflict="merge")
+
+
+def test_deleting_a_symbol_deletes_its_rows_only(staff_api, symbol):
+    from tests.factories import SymbolFactory
+
+    other = SymbolFactory(ticker="KEEP")
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=demo_bars(0))
+    store.bars_write(symbol_id=other.id, interval="1m", frame=demo_bars(0))
+    assert staff_api.delete(f"/api/v1/symbols/{symbol.id}").status_code == 204
+    assert store.bars_read(symbol_id=symbol.id, interval="1m").empty
+    assert len(store.bars_read(symbol_id=other.id, interval="1m")) == len(demo_bars(0))
