@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.support import best_of, bench_database, symbol_year_bars
+from bench.support import bench_database, best_of, symbol_year_bars
 
 NEEDS_DJANGO = True
 

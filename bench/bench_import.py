@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.support import best_of, bench_database
+from bench.support import bench_database, best_of
 
 NEEDS_DJANGO = True
 SYMBOLS = 10
@@ -55,7 +55,9 @@ def run() -> list[dict]:
         def pipeline() -> None:
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE marketdata_bar")
-            prepared = services.bars_file_prepare(data=csv_bytes, filename="bench.csv", tz=None, symbol=None, venue=None)
+            prepared = services.bars_file_prepare(
+                data=csv_bytes, filename="bench.csv", tz=None, symbol=None, venue=None
+            )
             counts = services.bars_write_prepared(prepared=prepared, interval="1m", on_conflict="skip")
             assert counts["rows_inserted"] == total, counts
 

@@ -74,7 +74,11 @@ def _json_column(series: pd.Series) -> list:
         return [None if value is pd.NA else int(value) for value in series.astype("Int64").tolist()]
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy("float64")
-        return values.tolist() if not np.isnan(values).any() else series.astype(object).where(series.notna(), None).tolist()
+        return (
+            values.tolist()
+            if not np.isnan(values).any()
+            else series.astype(object).where(series.notna(), None).tolist()
+        )
     return series.tolist()
 
 

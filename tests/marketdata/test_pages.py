@@ -9,7 +9,9 @@ def test_imports_page_lists_own_imports_only(client, user, other_user, user_api,
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     csv = b"timestamp,open,high,low,close,volume\n2024-11-26T14:30Z,1,2,0.5,1,10\n"
-    user_api.post("/api/v1/imports", {"file": SimpleUploadedFile("mine.csv", csv), "symbol": "ACME"}, format="multipart")
+    user_api.post(
+        "/api/v1/imports", {"file": SimpleUploadedFile("mine.csv", csv), "symbol": "ACME"}, format="multipart"
+    )
     client.force_login(other_user)
     assert b"mine.csv" not in client.get("/imports/").content
     client.force_login(user)
