@@ -107,3 +107,18 @@ class Import(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename or 'upload'} ({self.interval})"
+
+
+class BarChunk(models.Model):
+    """A month of one symbol's bars of one interval as Parquet: the PostgreSQL read cache.
+
+    Built on first read, deleted by any write that touches its month (store.py).
+    """
+
+    pk = models.CompositePrimaryKey("symbol_id", "interval", "month")
+    symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
+    interval = models.CharField(max_length=8)
+    month = models.DateField()
+    rows = models.PositiveIntegerField()
+    data = models.BinaryField()
+    built_at = models.DateTimeField(auto_now=True)

@@ -281,6 +281,8 @@ def _pg_write(spec: TableSpec, symbol_id: int, interval: str | None, frame: pd.D
     with connection.cursor() as cursor:
         # One writer per symbol at a time, so the empty-range check below stays true until commit.
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_SPACE, symbol_id])
+        if spec is BARS:
+            _pg_chunks_invalidate(cursor, symbol_id, interval, frame["ts"].min(), frame["ts"].max())
         if spec is BARS and _pg_range_is_empty(spec, cursor, fixed_values, frame):
             # Nothing stored in this range: COPY straight into the table, no conflicts possible.
             with cursor.cursor.copy(f"COPY {spec.table} ({target_cols}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -401,6 +403,8 @@ def read_rows(
     order = "DESC" if descending else "ASC"
     order_by = ", ".join(f"{k} {order}" for k in spec.keys)
     limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+    if _is_postgres() and spec is BARS:
+        return _pg_bars_read_cached(symbol_id, interval, start_ts, end_ts, limit, descending)
     if _is_postgres():
         if start_ts is not None:
             where.append("ts >= %s")
@@ -453,6 +457,129 @@ def _pg_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql
     return pd.DataFrame(data)
 
 
+# --- the PostgreSQL read cache: a month of bars per Arrow chunk -----------------
+
+
+CHUNK_BATCH_MONTHS = 6  # months fetched per query while a limited read fills up
+
+
+def _month(ts: pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(year=ts.year, month=ts.month, day=1, tz="UTC")
+
+
+def _next_month(month: pd.Timestamp) -> pd.Timestamp:
+    return month + pd.offsets.MonthBegin(1)
+
+
+def _pg_chunks_invalidate(cursor, symbol_id: int, interval: str, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    cursor.execute(
+        "DELETE FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month >= %s AND month <= %s",
+        [symbol_id, interval, _month(first).date(), _month(last).date()],
+    )
+
+
+def _pg_bars_extent(symbol_id: int, interval: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(ts), MAX(ts) FROM marketdata_bar WHERE symbol_id = %s AND interval = %s", [symbol_id, interval]
+        )
+        first, last = cursor.fetchone()
+    return None if first is None else (_utc(first), _utc(last))
+
+
+def _arrow_bytes(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _arrow_table(data: bytes | memoryview):
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def _pg_chunk_build(symbol_id: int, interval: str, month: pd.Timestamp):
+    """Build (or find, if another reader just built it) the chunk of one month; return its table."""
+    key = [symbol_id, interval, month.date()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Writers hold the same lock while they change rows and drop chunks: no stale chunk.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_SPACE, symbol_id])
+        cursor.execute(
+            "SELECT data FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month = %s", key
+        )
+        found = cursor.fetchone()
+        if found is not None:
+            return _arrow_table(found[0])
+        where = "symbol_id = %s AND interval = %s AND ts >= %s AND ts < %s"
+        params = [symbol_id, interval, month.to_pydatetime(), _next_month(month).to_pydatetime()]
+        data = _arrow_bytes(_pg_read(BARS, where, params, "ts ASC", ""))
+        cursor.execute(
+            "INSERT INTO marketdata_barchunk (symbol_id, interval, month, rows, data, built_at) "
+            "VALUES (%s, %s, %s, 0, %s, now()) ON CONFLICT DO NOTHING",
+            [*key, data],
+        )
+    return _arrow_table(data)
+
+
+def _pg_chunks(symbol_id: int, interval: str, months: list[pd.Timestamp]) -> list:
+    """Return the Arrow tables of `months` in order, building the missing chunks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT month, data FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month = ANY(%s)",
+            [symbol_id, interval, [m.date() for m in months]],
+        )
+        found = {month: data for month, data in cursor.fetchall()}
+    return [
+        _arrow_table(found[m.date()]) if m.date() in found else _pg_chunk_build(symbol_id, interval, m) for m in months
+    ]
+
+
+def _pg_bars_read_cached(
+    symbol_id: int,
+    interval: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    limit: int | None,
+    descending: bool,
+) -> pd.DataFrame:
+    import pyarrow as pa
+
+    extent = _pg_bars_extent(symbol_id, interval)
+    empty = _pg_read(BARS, "false", [], "ts", "")
+    if extent is None:
+        return empty
+    last = extent[1] + pd.Timedelta(1, "ns")
+    low = extent[0] if start is None else max(start, extent[0])
+    high = last if end is None else min(end, last)
+    if high <= low:
+        return empty
+    months = list(pd.date_range(_month(low), _month(high - pd.Timedelta(1, "ns")), freq="MS"))
+    if descending:
+        months.reverse()
+    tables, rows = [], 0
+    for first in range(0, len(months), CHUNK_BATCH_MONTHS):
+        batch = _pg_chunks(symbol_id, interval, months[first : first + CHUNK_BATCH_MONTHS])
+        tables.extend(batch)
+        rows += sum(table.num_rows for table in batch)
+        if limit is not None and rows >= limit:
+            break
+    if descending:
+        tables.reverse()
+    frame = pa.concat_tables(tables).to_pandas() if tables else empty
+    frame["ts"] = frame["ts"].dt.as_unit("ns")
+    frame = frame.loc[(frame["ts"] >= low) & (frame["ts"] < high)]
+    if descending:
+        frame = frame.iloc[::-1]
+    if limit is not None:
+        frame = frame.iloc[:limit]
+    return frame.reset_index(drop=True)
+
+
 def _sqlite_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql: str) -> pd.DataFrame:
     names = [c.name for c in spec.columns]
     with connection.cursor() as cursor:
@@ -494,9 +621,17 @@ def bars_latest(*, symbol_id: int, interval: str, count: int, end: pd.Timestamp 
 
 
 def bar_intervals(*, symbol_id: int) -> list[str]:
-    """Return the base intervals stored for a symbol."""
+    """Return the base intervals stored for a symbol (a skip scan over the primary key)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT interval FROM marketdata_bar WHERE symbol_id = %s", [symbol_id])
+        cursor.execute(
+            "WITH RECURSIVE found(interval) AS ("
+            " SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %s"
+            " UNION ALL"
+            " SELECT (SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %s AND interval > found.interval)"
+            " FROM found WHERE found.interval IS NOT NULL"
+            ") SELECT interval FROM found WHERE interval IS NOT NULL",
+            [symbol_id, symbol_id],
+        )
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -525,4 +660,15 @@ def symbol_rows_delete(*, symbol_id: int) -> dict[str, int]:
         for spec in (BARS, TRADES, QUOTES):
             cursor.execute(f"DELETE FROM {spec.table} WHERE symbol_id = %s", [symbol_id])
             counts[spec.table.removeprefix("marketdata_")] = cursor.rowcount
+        cursor.execute("DELETE FROM marketdata_barchunk WHERE symbol_id = %s", [symbol_id])
     return counts
+
+
+def bars_delete(*, symbol_id: int, interval: str | None = None) -> int:
+    """Delete a symbol's bars (of one interval, or all) and their read cache."""
+    where = "symbol_id = %s" + ("" if interval is None else " AND interval = %s")
+    params = [symbol_id] + ([] if interval is None else [interval])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM marketdata_barchunk WHERE {where}", params)
+        cursor.execute(f"DELETE FROM marketdata_bar WHERE {where}", params)
+        return cursor.rowcount

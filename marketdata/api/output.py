@@ -7,12 +7,13 @@ JSON is written by pandas' C encoder and spliced into the envelope, so a year of
 from __future__ import annotations
 
 import base64
-import io
 from urllib.parse import urlencode
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.http import HttpRequest, HttpResponse
 
 from mdserver.api import ApplicationError
@@ -111,9 +112,9 @@ def respond(
         response = HttpResponse(text, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     else:
-        buffer = io.BytesIO()
-        public.to_parquet(buffer, index=False, compression=None)
-        response = HttpResponse(buffer.getvalue(), content_type=PARQUET_TYPE)
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(public, preserve_index=False), sink, compression="lz4")
+        response = HttpResponse(sink.getvalue().to_pybytes(), content_type=PARQUET_TYPE)
         response["Content-Disposition"] = f'attachment; filename="{filename}.parquet"'
     if next_link:
         response["Link"] = f'<{next_link}>; rel="next"'

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from marketdata.core.errors import RowError
 from marketdata.core.intervals import Interval, parse_interval
 
 BAR_COLUMNS: list[str] = [
@@ -136,18 +137,6 @@ def _format_ts(ns: int) -> str:
 
 
 # ---------------------------------------------------------------------- validation
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """One problem in one row of a source (row None: the whole column/file)."""
-
-    row: int | None
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,3 +103,27 @@ def test_deleting_a_symbol_deletes_its_rows_only(staff_api, symbol):
     assert staff_api.delete(f"/api/v1/symbols/{symbol.id}").status_code == 204
     assert store.bars_read(symbol_id=symbol.id, interval="1m").empty
     assert len(store.bars_read(symbol_id=other.id, interval="1m")) == len(demo_bars(0))
+
+
+def test_reads_see_every_write_across_months_and_replaces(symbol):
+    import datetime as dt
+
+    from marketdata.providers.synthetic import synthetic_bars
+
+    november = synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 25), dt.date(2024, 11, 29))
+    december = synthetic_bars("ACME", "XNYS", dt.date(2024, 12, 2), dt.date(2024, 12, 3))
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=november)
+    assert len(store.bars_read(symbol_id=symbol.id, interval="1m")) == len(november)  # builds the read cache
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=december)
+    both = store.bars_read(symbol_id=symbol.id, interval="1m")
+    assert both["ts"].tolist() == november["ts"].tolist() + december["ts"].tolist()
+    changed = november.iloc[:5].assign(volume=november["volume"].iloc[:5] + 7)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=changed, on_conflict="replace")
+    again = store.bars_read(symbol_id=symbol.id, interval="1m", end=december["ts"].iloc[0])
+    np.testing.assert_array_equal(again["volume"].iloc[:5].to_numpy(), changed["volume"].to_numpy())
+    newest = store.bars_latest(symbol_id=symbol.id, interval="1m", count=len(december) + 2)
+    assert newest["ts"].tolist() == november["ts"].iloc[-2:].tolist() + december["ts"].tolist()
+    window = store.bars_read(symbol_id=symbol.id, interval="1m", start=november["ts"].iloc[-3], limit=4)
+    assert window["ts"].tolist() == november["ts"].iloc[-3:].tolist() + december["ts"].iloc[:1].tolist()
+    store.bars_delete(symbol_id=symbol.id, interval="1m")
+    assert store.bars_read(symbol_id=symbol.id, interval="1m").empty
