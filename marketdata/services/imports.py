@@ -1,89 +1,21 @@
-"""Market-data writes: symbols, bar ingest and the demo data."""
+"""Bar ingest and file imports: validate everything, then write all or nothing."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
+import io
 from dataclasses import dataclass
 
 import pandas as pd
 from django.db import transaction
 
 from marketdata import store
-from marketdata.core.calendar import get_calendar
-from marketdata.models import Symbol
-
-ProgressCallback = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class DemoSymbol:
-    ticker: str
-    venue: str
-    calendar: str
-    asset_class: str
-    description: str
-    start_price: float
-
-
-DEMO_SYMBOLS = (
-    DemoSymbol("ACME", "XNYS", "XNYS", Symbol.AssetClass.EQUITY, "Acme Corp. (synthetic demo data)", 150.0),
-    DemoSymbol(
-        "GLDZ", "COMEX", "CME_Globex_Metals", Symbol.AssetClass.FUTURE, "Gold future (synthetic demo data)", 2400.0
-    ),
-    DemoSymbol("BTC/USDT", "SYNTH", "24/7", Symbol.AssetClass.CRYPTO, "Bitcoin/Tether (synthetic demo data)", 60000.0),
-)
-
-
-def symbol_upsert(*, ticker: str, venue: str, calendar: str, asset_class: str, description: str = "") -> Symbol:
-    symbol, _ = Symbol.objects.update_or_create(
-        ticker=ticker,
-        venue=venue,
-        defaults={"calendar": calendar, "asset_class": asset_class, "description": description, "active": True},
-    )
-    return symbol
-
-
-def last_sessions(*, calendar: str, count: int, before: dt.date) -> list[dt.date]:
-    """Return the dates of the last `count` sessions that ended before `before`."""
-    trading = get_calendar(calendar)
-    schedule = trading.schedule(before - dt.timedelta(days=count * 2 + 14), before - dt.timedelta(days=1))
-    return [stamp.date() for stamp in schedule.index[-count:]]
-
-
-def demo_seed(*, sessions: int, today: dt.date, progress: ProgressCallback | None = None) -> dict[str, dict]:
-    """Store deterministic synthetic 1-minute bars for the demo symbols' last `sessions` sessions."""
-    from marketdata.providers.synthetic import synthetic_bars
-
-    report: dict[str, dict] = {}
-    for index, demo in enumerate(DEMO_SYMBOLS):
-        with transaction.atomic():
-            symbol = symbol_upsert(
-                ticker=demo.ticker,
-                venue=demo.venue,
-                calendar=demo.calendar,
-                asset_class=demo.asset_class,
-                description=demo.description,
-            )
-            dates = last_sessions(calendar=demo.calendar, count=sessions, before=today)
-            frame = synthetic_bars(demo.ticker, demo.calendar, dates[0], dates[-1], start_price=demo.start_price)
-            result = store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame, on_conflict="skip")
-        report[str(symbol)] = {
-            "sessions": len(dates),
-            "first": str(dates[0]),
-            "last": str(dates[-1]),
-            **result.as_dict(),
-        }
-        if progress:
-            progress((index + 1) / len(DEMO_SYMBOLS), f"{symbol}: {result.inserted} bars added")
-    return report
-
-
-def utc_today() -> dt.date:
-    return pd.Timestamp.now(tz="UTC").date()
-
-
-# --- bar ingest and file imports ---------------------------------------------
+from marketdata.core.bars import dedup_bars, validate_bars
+from marketdata.core.errors import RowError
+from marketdata.models import Import, Symbol
+from marketdata.providers.files import parse_bars_file
+from marketdata.services.types import ProgressCallback
+from mdserver import jobs
+from mdserver.api import ApplicationError
 
 MAX_REPORTED_ERRORS = 100
 WRITE_CHUNK_ROWS = 250_000
@@ -107,9 +39,6 @@ def bars_prepare(
     *, frames: dict, rows: dict, rows_total: int, default_symbol: Symbol | None, venue: str | None
 ) -> PreparedBars:
     """Resolve symbols, validate and de-duplicate parsed bars; raise with every bad row."""
-    from marketdata.core.bars import dedup_bars, validate_bars
-    from marketdata.core.errors import RowError
-    from mdserver.api import ApplicationError
 
     errors: list = []
     prepared: dict[int, pd.DataFrame] = {}
@@ -156,8 +85,6 @@ def bars_file_prepare(
     *, data: bytes, filename: str, tz: str | None, symbol: Symbol | None, venue: str | None
 ) -> PreparedBars:
     """Parse and validate an uploaded bar file; raise `ApplicationError` naming every bad row."""
-    from marketdata.providers.files import parse_bars_file
-    from mdserver.api import ApplicationError
 
     parsed = parse_bars_file(data, filename=filename, tz=tz, max_errors=MAX_REPORTED_ERRORS)
     if not parsed.ok:
@@ -206,10 +133,6 @@ def bars_import_create(
     on_conflict: str,
 ):
     """Validate an upload now (400 on any bad row) and queue the job that writes it."""
-    import io
-
-    from marketdata.models import Import
-    from mdserver import jobs
 
     prepared = bars_file_prepare(data=data, filename=filename, tz=tz, symbol=symbol, venue=venue)
     parts = [frame.assign(symbol_id=symbol_id) for symbol_id, frame in prepared.frames.items()]
@@ -236,9 +159,6 @@ def bars_import_create(
 
 def bars_import_run(*, import_id: int, progress: ProgressCallback | None = None) -> dict[str, int]:
     """Write an import's validated rows (the job body); safe to run again."""
-    import io
-
-    from marketdata.models import Import
 
     bar_import = Import.objects.get(id=import_id)
     table = pd.read_parquet(io.BytesIO(bytes(bar_import.payload)))
@@ -252,12 +172,4 @@ def bars_import_run(*, import_id: int, progress: ProgressCallback | None = None)
         prepared=prepared, interval=bar_import.interval, on_conflict=bar_import.on_conflict, progress=progress
     )
     Import.objects.filter(id=import_id).update(payload=b"")
-    return counts
-
-
-def symbol_delete(*, symbol: Symbol) -> dict[str, int]:
-    """Delete a symbol with its bars, trades and quotes (the row tables have no cascading key)."""
-    with transaction.atomic():
-        counts = store.symbol_rows_delete(symbol_id=symbol.id)
-        symbol.delete()
     return counts

@@ -1,0 +1,3 @@
+from collections.abc import Callable
+
+ProgressCallback = Callable[[float, str], None]
