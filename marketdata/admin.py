@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from marketdata import services, store
-from marketdata.models import Import, Symbol
+from marketdata.models import Import, ProviderCacheEntry, Symbol
 
 
 @admin.register(Symbol)
@@ -38,3 +38,54 @@ class ImportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(ProviderCacheEntry)
+class ProviderCacheEntryAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "source", "dataset", "exchange", "schema", "start", "end", "rows", "size", "cost_usd",
+                    "fetched_at")  # fmt: skip
+    list_filter = ("source", "schema", "exchange", "dataset")
+    search_fields = ("symbol__ticker",)
+    actions = ["refresh", "invalidate_expired", "clear", "fill_gaps"]
+
+    @admin.display(description="size")
+    def size(self, obj: ProviderCacheEntry) -> str:
+        if obj.file_size is not None:
+            return f"{obj.file_size / 1e6:.1f} MB file"
+        return f"{obj.rows:,} rows"
+
+    @admin.action(description="Refresh: fetch the selected ranges again now")
+    def refresh(self, request, queryset) -> None:
+        from marketdata.services.fetches import FetchSpec
+        from mdserver import jobs
+
+        for entry in queryset:
+            spec = FetchSpec(source=entry.source, symbol_id=entry.symbol_id, schema=entry.schema,
+                             start=entry.start, end=entry.end, dataset=entry.dataset, exchange=entry.exchange)  # fmt: skip
+            jobs.submit(kind="marketdata.fetch_symbol", owner=request.user, params={**spec.as_params(), "force": True})
+        self.message_user(request, f"{queryset.count()} refresh job(s) queued")
+
+    @admin.action(description="Invalidate expired entries (older than MDSERVER_FETCH_CACHE_MAX_AGE)")
+    def invalidate_expired(self, request, queryset) -> None:
+        from django.utils import timezone
+
+        from marketdata.services.fetches import cache_max_age
+
+        age = cache_max_age()
+        if age is None:
+            self.message_user(request, "No expiry is configured (MDSERVER_FETCH_CACHE_MAX_AGE=0): nothing expired")
+            return
+        deleted, _ = ProviderCacheEntry.objects.filter(fetched_at__lt=timezone.now() - age).delete()
+        self.message_user(request, f"{deleted} expired entr(ies) removed; their ranges will be fetched again")
+
+    @admin.action(description="Clear: forget the selected ranges (stored bars stay)")
+    def clear(self, request, queryset) -> None:
+        deleted, _ = queryset.delete()
+        self.message_user(request, f"{deleted} entr(ies) cleared")
+
+    @admin.action(description="Fill gaps: fetch the bars missing inside the selected ranges")
+    def fill_gaps(self, request, queryset) -> None:
+        from marketdata.services.fetches import fetch_gaps_create
+
+        queued = sum(len(fetch_gaps_create(owner=request.user, entry=entry)) for entry in queryset)
+        self.message_user(request, f"{queued} gap fetch job(s) queued")

@@ -122,3 +122,27 @@ class BarChunk(models.Model):
     rows = models.PositiveIntegerField()
     data = models.BinaryField()
     built_at = models.DateTimeField(auto_now=True)
+
+
+class ProviderCacheEntry(models.Model):
+    """A range fetched from a provider: the fetch cache that keeps a range from being paid twice."""
+
+    source = models.CharField(max_length=32)
+    dataset = models.CharField(max_length=64, blank=True, default="")
+    schema = models.CharField(max_length=32, help_text="bar interval (1m, 1h...) or trades / quotes")
+    exchange = models.CharField(max_length=32, blank=True, default="")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, related_name="cache_entries")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    rows = models.PositiveIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["symbol", "source", "start"]
+        indexes = [models.Index(fields=["symbol", "source", "schema"])]
+        verbose_name_plural = "provider cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.symbol} {self.schema} {self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M}"

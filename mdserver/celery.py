@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdserver.settings")
 
 app = Celery("mdserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["mdserver"])
+app.autodiscover_tasks(["mdserver", "marketdata"])

@@ -26,6 +26,8 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     queue = models.CharField(max_length=64, default="default")
+    # A batch (e.g. a fetch over many symbols) is a parent whose state is its children's.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

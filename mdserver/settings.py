@@ -162,6 +162,17 @@ DATABENTO_API_KEY = env.str("DATABENTO_API_KEY", "")
 SCHWAB_API_KEY = env.str("SCHWAB_API_KEY", "")
 SCHWAB_APP_SECRET = env.str("SCHWAB_APP_SECRET", "")
 SCHWAB_TOKEN_PATH = env.str("SCHWAB_TOKEN_PATH", str(VAR_DIR / "schwab-token.json"))
+# Cached provider ranges older than this many seconds count as expired and are fetched
+# again; 0 (the default) keeps them forever (paid data is not bought twice).
+FETCH_CACHE_MAX_AGE_S = env.int("MDSERVER_FETCH_CACHE_MAX_AGE", 0, minimum=0)
+# Celery beat: poll these crypto symbols' 1m bars every minute, e.g. "binance:BTC/USDT,okx:ETH/USDT".
+# Off (empty) by default; run `make beat` next to a worker to use it.
+CRYPTO_POLL = [tuple(item.split(":", 1)) for item in env.list("MDSERVER_CRYPTO_POLL", []) if ":" in item]
+if len(CRYPTO_POLL) != len(env.list("MDSERVER_CRYPTO_POLL", [])):
+    raise ImproperlyConfigured("MDSERVER_CRYPTO_POLL must look like binance:BTC/USDT,okx:ETH/USDT")
+CELERY_BEAT_SCHEDULE = (
+    {"poll-crypto-every-minute": {"task": "marketdata.poll_crypto", "schedule": 60.0}} if CRYPTO_POLL else {}
+)
 DEMO_PASSWORD = env.str("MDSERVER_DEMO_PASSWORD", "demo-trader-2024")
 
 LOGGING = {
