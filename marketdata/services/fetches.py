@@ -103,7 +103,7 @@ def source_for(name: str) -> HistoricalSource:
     except ProviderError as exc:
         raise ApplicationError(
             str(exc), code="provider_unavailable", details=[{"field": "source", "message": str(exc)}]
-        )
+        ) from None
 
 
 def _request(spec: FetchSpec, symbol: Symbol, span: Range) -> FetchRequest:

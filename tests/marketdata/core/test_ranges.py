@@ -42,11 +42,10 @@ spans = st.tuples(st.integers(0, 200), st.integers(1, 50)).map(lambda p: (t(p[0]
 def test_missing_and_covered_partition_the_wanted_range(wanted, covered):
     missing = subtract_ranges(wanted, covered)
     present = intersect_ranges(wanted, covered)
-    minutes = lambda ranges: {
-        m
-        for s, e in ranges
-        for m in range(int((s - T0) / pd.Timedelta(minutes=1)), int((e - T0) / pd.Timedelta(minutes=1)))
-    }  # noqa: E731
+    def minutes(ranges) -> set[int]:
+        step = pd.Timedelta(minutes=1)
+        return {m for s, e in ranges for m in range(int((s - T0) / step), int((e - T0) / step))}
+
     want = minutes([wanted])
     assert minutes(missing) | minutes(present) == want
     assert not minutes(missing) & minutes(present)
