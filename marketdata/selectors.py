@@ -16,13 +16,24 @@ from marketdata.models import Symbol
 from mdserver.api import ApplicationError
 
 
-def symbols_overview() -> list[dict]:
-    """Return active symbols with their stored intervals, bar counts and data range."""
+def symbols_overview(*, coverage_days: int = 30) -> list[dict]:
+    """Return active symbols with stored intervals, bar counts, data range, last price and coverage."""
+    from marketdata import data_manager
+
     symbols = list(Symbol.objects.filter(active=True))
     summary = store.bars_summary(symbol_ids=[s.id for s in symbols])
+    # Up to yesterday: today's session may still be running and would look like a hole.
+    yesterday = pd.Timestamp.now(tz="UTC").date() - dt.timedelta(days=1)
     rows = []
     for symbol in symbols:
         intervals = summary.get(symbol.id, {})
+        last_bar = store.bars_latest(symbol_id=symbol.id, interval="1m", count=1) if "1m" in intervals else None
+        cells = []
+        if "1m" in intervals:
+            days = data_manager.coverage(
+                symbol=symbol, interval="1m", start=yesterday - dt.timedelta(days=coverage_days), end=yesterday
+            )
+            cells = [{**day, "percent": round(day["bar_quality"] * 100)} for day in days]
         rows.append(
             {
                 "symbol": symbol,
@@ -30,6 +41,8 @@ def symbols_overview() -> list[dict]:
                 "bars": sum(item["count"] for item in intervals.values()),
                 "first": min((item["first"] for item in intervals.values()), default=None),
                 "last": max((item["last"] for item in intervals.values()), default=None),
+                "last_price": None if last_bar is None or last_bar.empty else float(last_bar["close"].iloc[-1]),
+                "coverage": cells,
             }
         )
     return rows

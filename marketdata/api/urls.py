@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from marketdata.api import compat, data, fetches, imports, views
+from marketdata.api import compat, data, datamanager, fetches, imports, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("symbols", views.SymbolViewSet, basename="symbol")
@@ -15,5 +15,15 @@ urlpatterns = [
     path("quotes", data.QuotesApi.as_view(), name="quotes"),
     path("market-data/<str:exchange>/<str:symbol>/buffer/<str:timeframe>", compat.MarketDataBufferApi.as_view()),
     path("market-data/<str:exchange>/<str:symbol>/history", compat.MarketDataHistoryApi.as_view()),
+    path("clock", datamanager.ClockApi.as_view(), name="clock"),
+    path("calendar/sessions", datamanager.CalendarSessionsApi.as_view(), name="calendar-sessions"),
+    path("calendar/holidays", datamanager.CalendarHolidaysApi.as_view(), name="calendar-holidays"),
+    path("calendar/day", datamanager.CalendarDayApi.as_view(), name="calendar-day"),
+    path("analytics/average-volume", datamanager.AverageVolumeApi.as_view()),
+    path("analytics/session-volume", datamanager.SessionVolumeApi.as_view()),
+    path("analytics/average-volume-at-time", datamanager.AverageVolumeAtTimeApi.as_view()),
+    path("analytics/high-low", datamanager.HighLowApi.as_view()),
+    path("analytics/session-high-low", datamanager.SessionHighLowApi.as_view()),
+    path("analytics/indicators", datamanager.IndicatorsApi.as_view()),
     *router.urls,
 ]

@@ -1,12 +1,13 @@
 from rest_framework import viewsets
 
 from marketdata import services
+from marketdata.api.datamanager import CoverageMixin
 from marketdata.api.permissions import IsStaffOrReadOnly
 from marketdata.api.serializers import SymbolSerializer
 from marketdata.models import Symbol
 
 
-class SymbolViewSet(viewsets.ModelViewSet):
+class SymbolViewSet(CoverageMixin, viewsets.ModelViewSet):
     """Symbols: any user reads; staff create, change and delete."""
 
     queryset = Symbol.objects.all()

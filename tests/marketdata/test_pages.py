@@ -34,3 +34,26 @@ def test_dashboard_lists_symbols_with_stored_bars(client, user, symbol):
     content = client.get("/").content.decode()
     assert "ACME" in content and "BTC/USDT" in content
     assert "1m" in content
+
+
+def test_dashboard_heatmap_marks_a_day_with_a_gap(client, user, symbol):
+    import datetime as dt
+
+    import pandas as pd
+
+    from marketdata import store
+    from marketdata.providers.synthetic import synthetic_bars
+
+    today = pd.Timestamp.now(tz="UTC").date()
+    frame = synthetic_bars("ACME", "XNYS", today - dt.timedelta(days=10), today - dt.timedelta(days=1))
+    first_day = (
+        frame["ts"].dt.tz_convert("America/New_York").dt.date
+        == frame["ts"].iloc[0].tz_convert("America/New_York").date()
+    )
+    holed = frame.drop(index=frame.index[first_day][10:20])
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=holed.reset_index(drop=True))
+    client.force_login(user)
+    content = client.get("/").content.decode()
+    assert 'class="cell q95"' in content or 'class="cell q50"' in content  # 380/390 = 97%
+    assert "380/390 bars (97%), 1 gap(s)" in content
+    assert 'class="cell q100"' in content
