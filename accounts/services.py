@@ -34,3 +34,17 @@ def user_register(*, username: str, email: str, password: str) -> tuple[User, To
 def token_for(*, user: User) -> Token:
     token, _ = Token.objects.get_or_create(user=user)
     return token
+
+
+def preferences_get(*, user) -> "Preferences":  # noqa: UP037 - model imported lazily
+    from accounts.models import Preferences
+
+    preferences, _ = Preferences.objects.get_or_create(owner=user)
+    return preferences
+
+
+def preferences_update(*, user, theme: str) -> "Preferences":  # noqa: UP037
+    preferences = preferences_get(user=user)
+    preferences.theme = theme
+    preferences.save(update_fields=["theme"])
+    return preferences

@@ -146,3 +146,27 @@ class ProviderCacheEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.symbol} {self.schema} {self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M}"
+
+
+class Drawing(models.Model):
+    """A chart drawing a user saved on a symbol: trend line, horizontal line, Fibonacci retracement, rectangle."""
+
+    class Kind(models.TextChoices):
+        TREND_LINE = "trend_line"
+        HORIZONTAL_LINE = "horizontal_line"
+        FIBONACCI = "fibonacci"
+        RECTANGLE = "rectangle"
+
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="drawings")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, related_name="drawings")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Anchor points [{t: ISO-8601 UTC, price}], one for a horizontal line, two otherwise.
+    points = models.JSONField()
+    style = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.symbol} by {self.owner}"

@@ -165,13 +165,17 @@ def bars_page(
     return BarsPage(bars.reset_index(drop=True), next_start)
 
 
-def bars_latest(*, symbol: Symbol, interval: Interval, count: int, session: str = "regular") -> pd.DataFrame:
-    """Return the newest `count` bars of `interval` (the last one may still be forming)."""
+def bars_latest(
+    *, symbol: Symbol, interval: Interval, count: int, session: str = "regular", end: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Return the newest `count` bars of `interval` opening before `end` (the last may still be forming)."""
     base = bars_base_interval(symbol=symbol, target=interval)
     if base is None:
         return empty_bars()
     trading = get_calendar(symbol.calendar)
-    raw = store.bars_latest(symbol_id=symbol.id, interval=str(base), count=(count + 1) * _rows_per_bin(interval, base))
+    raw = store.bars_latest(
+        symbol_id=symbol.id, interval=str(base), count=(count + 1) * _rows_per_bin(interval, base), end=end
+    )
     if raw.empty:
         return empty_bars()
     bars = _derive(raw, target=interval, base=base, trading=trading, session=session, label="left")

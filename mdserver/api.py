@@ -50,6 +50,9 @@ def flatten_validation_detail(detail: Any, field: str | None = None) -> list[dic
     if isinstance(detail, dict):
         items: list[dict[str, Any]] = []
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF reports a list item's errors under its index
+                items.extend(flatten_validation_detail(value, f"{field}[{key}]" if field else str(key)))
+                continue
             name = key if key != "non_field_errors" else None
             nested = f"{field}.{name}" if field and name else (name or field)
             items.extend(flatten_validation_detail(value, nested))

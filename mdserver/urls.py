@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from accounts.api.views import RegisterApi, TokenApi
+from accounts.api.views import PreferencesApi, RegisterApi, TokenApi
 from marketdata import views as marketdata_views
 from mdserver.views import JobViewSet
 
@@ -13,6 +13,7 @@ jobs_router.register("jobs", JobViewSet, basename="job")
 api_v1 = [
     path("auth/register", RegisterApi.as_view(), name="api-register"),
     path("auth/token", TokenApi.as_view(), name="api-token"),
+    path("me/preferences", PreferencesApi.as_view(), name="api-preferences"),
     path("", include("marketdata.api.urls")),
     path("", include(jobs_router.urls)),
 ]
@@ -20,6 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("", marketdata_views.dashboard, name="dashboard"),
     path("imports/", marketdata_views.imports_page, name="imports"),
+    path("chart/<path:ticker>/", marketdata_views.chart_page, name="chart"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

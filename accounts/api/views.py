@@ -60,3 +60,25 @@ class TokenApi(APIView):
                 details=[{"field": "password", "message": "unknown username or wrong password"}],
             )
         return Response({"token": token_for(user=user).key})
+
+
+class PreferencesSerializer(serializers.Serializer):
+    theme = serializers.ChoiceField(choices=["light", "dark"])
+
+
+class PreferencesApi(APIView):
+    """The requesting user's display settings."""
+
+    @extend_schema(responses={200: PreferencesSerializer})
+    def get(self, request):
+        from accounts.services import preferences_get
+
+        return Response({"theme": preferences_get(user=request.user).theme})
+
+    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer})
+    def patch(self, request):
+        from accounts.services import preferences_update
+
+        data = PreferencesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"theme": preferences_update(user=request.user, **data.validated_data).theme})

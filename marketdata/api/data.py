@@ -58,6 +58,7 @@ class LatestQuery(serializers.Serializer):
     venue = serializers.CharField(required=False)
     interval = IntervalField(required=False, default=parse_interval("1m"))
     count = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=100)
+    end = serializers.CharField(required=False, help_text="only bars opening before this time (scrolling back)")
     session = serializers.ChoiceField(choices=["regular", "all"], required=False, default="regular")
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="json")
 
@@ -147,6 +148,7 @@ class BarsLatestApi(APIView):
             OpenApiParameter("venue", str),
             OpenApiParameter("interval", str),
             OpenApiParameter("count", int),
+            OpenApiParameter("end", str, description="only bars opening before this time (scrolling back)"),
             OpenApiParameter("session", str, enum=["regular", "all"]),
             OpenApiParameter("format", str, enum=list(FORMATS)),
         ],
@@ -155,8 +157,9 @@ class BarsLatestApi(APIView):
     def get(self, request):
         params = parse_query(LatestQuery, request)
         symbol = selectors.symbol_resolve(ticker=params["symbol"], venue=params.get("venue"))
+        _, end = time_range(params, symbol)
         bars = selectors.bars_latest(
-            symbol=symbol, interval=params["interval"], count=params["count"], session=params["session"]
+            symbol=symbol, interval=params["interval"], count=params["count"], session=params["session"], end=end
         )
         envelope = {
             "symbol": symbol.ticker,
