@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from accounts.models import Preferences
+
 from mdserver.api import ApplicationError
 
 User = get_user_model()
@@ -36,14 +38,12 @@ def token_for(*, user: User) -> Token:
     return token
 
 
-def preferences_get(*, user) -> "Preferences":  # noqa: UP037 - model imported lazily
-    from accounts.models import Preferences
-
+def preferences_get(*, user) -> Preferences:
     preferences, _ = Preferences.objects.get_or_create(owner=user)
     return preferences
 
 
-def preferences_update(*, user, theme: str) -> "Preferences":  # noqa: UP037
+def preferences_update(*, user, theme: str) -> Preferences:
     preferences = preferences_get(user=user)
     preferences.theme = theme
     preferences.save(update_fields=["theme"])
