@@ -9,7 +9,6 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Preferences
-
 from mdserver.api import ApplicationError
 
 User = get_user_model()
