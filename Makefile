@@ -54,8 +54,12 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+$(VENV)/.bench-installed: requirements-bench.txt requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
 # The benchmarks measure PostgreSQL; they create and drop their own test database.
-bench: install
+bench: install $(VENV)/.bench-installed
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mdserver} \
 	DJANGO_SETTINGS_MODULE=mdserver.settings $(PY) -m bench.run
 

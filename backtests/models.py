@@ -40,9 +40,13 @@ class BacktestRun(models.Model):
     """One run of a backtest: the settings used, the data's hash, and everything it produced."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtest_runs")
-    settings = models.ForeignKey(BacktestSettings, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    settings = models.ForeignKey(
+        BacktestSettings, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     job = models.OneToOneField("mdserver.Job", on_delete=models.CASCADE, related_name="backtest_run")
-    sweep = models.ForeignKey("mdserver.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="sweep_runs")
+    sweep = models.ForeignKey(
+        "mdserver.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="sweep_runs"
+    )
     settings_snapshot = models.JSONField()
     engine = models.CharField(max_length=16, default="vectorized")
     engine_version = models.CharField(max_length=32, blank=True, default="")

@@ -1,5 +1,7 @@
 """Symbols and market-data rows. Only marketdata/store.py reads or writes the rows."""
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -170,3 +172,39 @@ class Drawing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.symbol} by {self.owner}"
+
+
+class ReplaySession(models.Model):
+    """A replay (dates given) or live session a user runs; its engine runs in a worker or thread.
+
+    Control (pause, resume, stop, speed) is written here and picked up by the runner;
+    the runner writes the state and a snapshot of `session_data` back.
+    """
+
+    class State(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPED = "stopped"
+        FINISHED = "finished"
+        ERROR = "error"
+
+    FINAL = (State.STOPPED, State.FINISHED, State.ERROR)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="replay_sessions")
+    config = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STARTING)
+    desired_state = models.CharField(max_length=16, default=State.RUNNING)
+    speed = models.FloatField(default=0.0)
+    snapshot = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    job = models.ForeignKey("mdserver.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"session {self.id} ({self.state})"

@@ -64,3 +64,13 @@ def poll_crypto_task() -> dict:
         except ApplicationError as exc:  # one exchange failing never stops the others
             report[f"{exchange}:{ticker}"] = exc.message
     return report
+
+
+@job_handler("marketdata.session")
+def session_job(job: JobContext) -> dict:
+    """Run a replay or live session on the `sessions` queue until it ends."""
+    from marketdata.sessions import session_run
+
+    state = session_run(session_id=job.params["session_id"])
+    job.progress(1.0, f"session {state}", force=True)
+    return {"state": state}

@@ -1,3 +1,9 @@
-"""WebSocket routes (Channels). The session engine adds /ws/sessions/<id>/."""
+"""WebSocket routes (Channels)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from marketdata.consumers import SessionConsumer
+
+websocket_urlpatterns = [
+    path("ws/sessions/<uuid:session_id>/", SessionConsumer.as_asgi()),
+]

@@ -133,7 +133,7 @@ CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL") or REDIS_URL
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}}
 
 # Jobs: "celery" when a broker is configured, else "inprocess" (see mdserver/jobs.py).
 JOBS_BACKEND = env.str("MDSERVER_JOBS_BACKEND", "celery" if CELERY_BROKER_URL else "inprocess")

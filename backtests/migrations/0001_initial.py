@@ -6,69 +6,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('marketdata', '0004_drawing'),
-        ('mdserver', '0002_job_parent'),
+        ("marketdata", "0004_drawing"),
+        ("mdserver", "0002_job_parent"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BacktestSettings',
+            name="BacktestSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('data_source', models.CharField(default='store', help_text='store, or a provider to fetch gaps from', max_length=32)),
-                ('interval', models.CharField(default='1m', max_length=8)),
-                ('start_date', models.DateField()),
-                ('end_date', models.DateField()),
-                ('initial_cash', models.FloatField(default=100000.0)),
-                ('start_price', models.FloatField(default=0.0, help_text='0 = the first close')),
-                ('units', models.FloatField(default=0.0)),
-                ('loan_amount', models.FloatField(default=0.0)),
-                ('margin_call_ltv', models.FloatField(default=0.8)),
-                ('fee', models.FloatField(default=0.001, help_text='fraction of notional, 0.001 = 0.1%')),
-                ('slippage', models.FloatField(default=0.0, help_text='basis points')),
-                ('strategy', models.CharField(max_length=32)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='backtest_settings', to=settings.AUTH_USER_MODEL)),
-                ('symbol', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='marketdata.symbol')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "data_source",
+                    models.CharField(
+                        default="store", help_text="store, or a provider to fetch gaps from", max_length=32
+                    ),
+                ),
+                ("interval", models.CharField(default="1m", max_length=8)),
+                ("start_date", models.DateField()),
+                ("end_date", models.DateField()),
+                ("initial_cash", models.FloatField(default=100000.0)),
+                ("start_price", models.FloatField(default=0.0, help_text="0 = the first close")),
+                ("units", models.FloatField(default=0.0)),
+                ("loan_amount", models.FloatField(default=0.0)),
+                ("margin_call_ltv", models.FloatField(default=0.8)),
+                ("fee", models.FloatField(default=0.001, help_text="fraction of notional, 0.001 = 0.1%")),
+                ("slippage", models.FloatField(default=0.0, help_text="basis points")),
+                ("strategy", models.CharField(max_length=32)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="backtest_settings",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "symbol",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="marketdata.symbol"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'backtest settings',
-                'ordering': ['-updated_at'],
+                "verbose_name_plural": "backtest settings",
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='BacktestRun',
+            name="BacktestRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('settings_snapshot', models.JSONField()),
-                ('engine', models.CharField(default='vectorized', max_length=16)),
-                ('engine_version', models.CharField(blank=True, default='', max_length=32)),
-                ('data_start', models.DateTimeField(blank=True, null=True)),
-                ('data_end', models.DateTimeField(blank=True, null=True)),
-                ('data_rows', models.PositiveIntegerField(default=0)),
-                ('data_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('equity', models.JSONField(blank=True, default=list)),
-                ('trades', models.JSONField(blank=True, default=list)),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('result_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('duration_s', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='backtest_run', to='mdserver.job')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='backtest_runs', to=settings.AUTH_USER_MODEL)),
-                ('sweep', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='sweep_runs', to='mdserver.job')),
-                ('settings', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='backtests.backtestsettings')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("settings_snapshot", models.JSONField()),
+                ("engine", models.CharField(default="vectorized", max_length=16)),
+                ("engine_version", models.CharField(blank=True, default="", max_length=32)),
+                ("data_start", models.DateTimeField(blank=True, null=True)),
+                ("data_end", models.DateTimeField(blank=True, null=True)),
+                ("data_rows", models.PositiveIntegerField(default=0)),
+                ("data_hash", models.CharField(blank=True, default="", max_length=64)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("equity", models.JSONField(blank=True, default=list)),
+                ("trades", models.JSONField(blank=True, default=list)),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                ("result_hash", models.CharField(blank=True, default="", max_length=64)),
+                ("duration_s", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="backtest_run", to="mdserver.job"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="backtest_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "sweep",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sweep_runs",
+                        to="mdserver.job",
+                    ),
+                ),
+                (
+                    "settings",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="backtests.backtestsettings",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

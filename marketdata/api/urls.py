@@ -1,13 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from marketdata.api import compat, data, datamanager, drawings, fetches, imports, views
+from marketdata.api import compat, data, datamanager, drawings, fetches, imports, sessions, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("symbols", views.SymbolViewSet, basename="symbol")
 router.register("imports", imports.ImportViewSet, basename="import")
 router.register("fetches", fetches.FetchViewSet, basename="fetch")
 router.register("drawings", drawings.DrawingViewSet, basename="drawing")
+router.register("sessions", sessions.SessionViewSet, basename="session")
 
 urlpatterns = [
     path("bars", data.BarsApi.as_view(), name="bars"),

@@ -6,26 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketdata', '0003_providercacheentry'),
+        ("marketdata", "0003_providercacheentry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Drawing',
+            name="Drawing",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('trend_line', 'Trend Line'), ('horizontal_line', 'Horizontal Line'), ('fibonacci', 'Fibonacci'), ('rectangle', 'Rectangle')], max_length=16)),
-                ('points', models.JSONField()),
-                ('style', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drawings', to=settings.AUTH_USER_MODEL)),
-                ('symbol', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drawings', to='marketdata.symbol')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("trend_line", "Trend Line"),
+                            ("horizontal_line", "Horizontal Line"),
+                            ("fibonacci", "Fibonacci"),
+                            ("rectangle", "Rectangle"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("points", models.JSONField()),
+                ("style", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drawings",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "symbol",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="drawings", to="marketdata.symbol"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
     ]

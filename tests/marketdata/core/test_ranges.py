@@ -42,6 +42,7 @@ spans = st.tuples(st.integers(0, 200), st.integers(1, 50)).map(lambda p: (t(p[0]
 def test_missing_and_covered_partition_the_wanted_range(wanted, covered):
     missing = subtract_ranges(wanted, covered)
     present = intersect_ranges(wanted, covered)
+
     def minutes(ranges) -> set[int]:
         step = pd.Timedelta(minutes=1)
         return {m for s, e in ranges for m in range(int((s - T0) / step), int((e - T0) / step))}

@@ -1,0 +1,112 @@
+"""Bars as the engines take them: a normalized frame, or bar events in availability order.
+
+A bar event arrives at the bar's CLOSE and carries the bar's OPEN time, like the
+session engine's WebSocket bar message `{t, o, h, l, c, v, interval}`. Accepted
+shapes: a `Bar`, a tuple/list `(t, o, h, l, c, v)`, or a mapping with `t`/`ts`,
+`o`/`open`, `h`/`high`, `l`/`low`, `c`/`close`, `v`/`volume`. `t` may be int
+nanoseconds since the epoch (UTC), a timezone-aware datetime or pd.Timestamp, or
+an ISO-8601 string with an offset (`2024-01-02T14:30:00Z`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+_KEYS = (("t", "ts"), ("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"), ("v", "volume"))
+
+
+class Bar(NamedTuple):
+    """One bar: `ts` is its open time in UTC nanoseconds."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    def scaled(self, factor: float) -> Bar:
+        """Return the bar with prices multiplied by `factor` (volume kept)."""
+        if factor == 1.0:
+            return self
+        return Bar(self.ts, self.open * factor, self.high * factor, self.low * factor, self.close * factor, self.volume)
+
+
+def to_bar(event: Any) -> Bar:
+    """Return `event` as a `Bar` (see the module docstring for the accepted shapes)."""
+    if isinstance(event, Bar):
+        return event
+    if isinstance(event, Mapping):
+        values = [_pick(event, keys) for keys in _KEYS]
+    elif isinstance(event, tuple | list) and len(event) >= 6:
+        values = list(event[:6])
+    else:
+        raise ValueError(f"not a bar event: {event!r}")
+    return Bar(to_ns(values[0]), *(float(value) for value in values[1:]))
+
+
+def _pick(event: Mapping[str, Any], keys: tuple[str, str]) -> Any:
+    for key in keys:
+        if key in event:
+            return event[key]
+    raise ValueError(f"bar event lacks {keys[0]!r} (or {keys[1]!r}): {dict(event)!r}")
+
+
+def to_ns(value: Any) -> int:
+    """Return a bar time as UTC nanoseconds; naive datetimes are refused."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[ns]").astype(np.int64))
+    if isinstance(value, str | dt.datetime):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is None:
+            raise ValueError(f"bar time {value!r} has no UTC offset")
+        return int(stamp.as_unit("ns").value)
+    raise ValueError(f"bar time {value!r} is not a time")
+
+
+def utc_index(ns: np.ndarray, name: str | None = None) -> pd.DatetimeIndex:
+    """Return UTC nanoseconds as a DatetimeIndex (the dtype route skips a slow tz-localize pass)."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]"), dtype=UTC_NS, name=name)
+
+
+def bar_columns(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (ts ns, open, high, low, close, volume) arrays of a bar frame sorted by `ts`."""
+    missing = [name for name in ("ts", "open", "high", "low", "close") if name not in bars.columns]
+    if missing:
+        raise ValueError(f"bar frame is missing columns: {', '.join(missing)}")
+    if not isinstance(bars["ts"].dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"ts must be timezone-aware datetimes (UTC), got dtype {bars['ts'].dtype}")
+    ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
+        raise ValueError("bar times must be strictly increasing")
+    prices = [bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close")]
+    volume = bars["volume"].to_numpy(dtype=np.float64) if "volume" in bars.columns else np.zeros(len(ts))
+    for name, values in zip(("open", "high", "low", "close"), prices, strict=True):
+        if not np.isfinite(values).all():
+            raise ValueError(f"bar column {name} has missing or infinite values")
+    return ts, *prices, volume
+
+
+def bar_events(bars: pd.DataFrame) -> Iterator[Bar]:
+    """Yield the bars of a frame as events in availability order (each known at its close)."""
+    ts, open_, high, low, close, volume = bar_columns(bars)
+    columns = (ts.tolist(), open_.tolist(), high.tolist(), low.tolist(), close.tolist(), volume.tolist())
+    for values in zip(*columns, strict=True):
+        yield Bar(*values)
+
+
+def price_factor(first_close: float, start_price: float) -> float:
+    """Return the factor that rescales prices so the first close is `start_price` (0 = no rescale)."""
+    if start_price == 0:
+        return 1.0
+    if not first_close > 0:
+        raise ValueError(f"cannot rescale prices to start_price: the first close is {first_close!r}")
+    return start_price / first_close

@@ -1,0 +1,161 @@
+"""Performance metrics of an equity curve, and how many bars make a year.
+
+Definitions (returns are bar-to-bar, the first measured from `initial_cash`):
+- total_return = final equity / initial_cash - 1.
+- cagr = (final / initial) ** (1 / years) - 1, years = calendar time from the first
+  bar's open to the last bar's close / 365.25 days; -1 when the equity ends <= 0.
+- sharpe = mean / sample std (ddof=1) x sqrt(periods_per_year); risk-free rate 0.
+- sortino = mean / downside deviation x sqrt(periods_per_year), downside deviation
+  = sqrt(mean(min(r, 0)^2)) over all bars.
+- max_drawdown: largest fall from a running peak (initial cash counts as a peak), as
+  a positive fraction of that peak; max_drawdown_value is the same fall in cash.
+- win_rate = closed trades with pnl > 0 / closed trades; trades counts every trade
+  listed (closed, plus the open one marked at the end).
+- exposure = fraction of bars holding a position at their close.
+Undefined values (no variance, no closed trades, ...) are None, never NaN, so the
+metrics serialize to JSON as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+SECONDS_PER_CALENDAR_YEAR = 365.25 * 86_400
+
+# sessions per year, regular session seconds
+_KNOWN_CALENDARS: dict[str, tuple[int, int]] = {
+    "XNYS": (252, 23_400),
+    "XNAS": (252, 23_400),
+    "NYSE": (252, 23_400),
+    "NASDAQ": (252, 23_400),
+    "24/7": (365, 86_400),
+}
+
+
+def periods_per_year(interval_seconds: int, *, sessions_per_year: float, session_seconds: int) -> float:
+    """Return bars per year: bars per session x sessions per year.
+
+    An intraday interval gives ceil(session / interval) bars a session (the last may be
+    short); an interval as long as the session or longer gives one bar per session, and
+    N-day intervals one bar per N sessions.
+    """
+    if interval_seconds <= 0:
+        raise ValueError("interval_seconds must be positive")
+    if interval_seconds >= 86_400:
+        return sessions_per_year * 86_400 / interval_seconds
+    if interval_seconds >= session_seconds:
+        return float(sessions_per_year)
+    return float(math.ceil(session_seconds / interval_seconds) * sessions_per_year)
+
+
+def calendar_periods_per_year(calendar: str, interval_seconds: int) -> float:
+    """Return bars per year for a market calendar: 252 x 390 for 1m XNYS, 365 x 1440 for 1m 24/7.
+
+    Calendars outside the small built-in table are measured from their 2023 schedule
+    (session count and median regular-session length) via marketdata.core.calendar.
+    """
+    known = _KNOWN_CALENDARS.get(calendar)
+    if known is None:
+        known = _measured_calendar(calendar)
+    sessions, seconds = known
+    return periods_per_year(interval_seconds, sessions_per_year=sessions, session_seconds=seconds)
+
+
+def _measured_calendar(calendar: str) -> tuple[int, int]:
+    import datetime as dt
+
+    from marketdata.core.calendar import get_calendar  # framework-free; only needed for unusual calendars
+
+    schedule = get_calendar(calendar).schedule(dt.date(2023, 1, 1), dt.date(2023, 12, 31))
+    if schedule.empty:
+        raise ValueError(f"calendar {calendar!r} has no sessions in 2023")
+    lengths = (schedule["close"] - schedule["open"]).dt.total_seconds()
+    return len(schedule), int(lengths.median())
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def drawdowns(curve: np.ndarray) -> tuple[float, float]:
+    """Return (max drawdown as a positive fraction of the running peak, the same in cash).
+
+    `curve` starts with the initial cash (> 0), so every peak is positive.
+    """
+    peak = np.maximum.accumulate(curve)
+    fall = np.subtract(peak, curve)
+    value = float(fall.max())
+    np.divide(fall, peak, out=fall)
+    return float(fall.max()), value
+
+
+def bar_returns(curve: np.ndarray) -> np.ndarray:
+    """Return bar-to-bar returns of `curve` (initial cash, then equity per bar)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = curve[1:] / curve[:-1]
+    returns -= 1.0
+    return returns
+
+
+def sharpe_sortino(returns: np.ndarray, periods: float) -> tuple[float | None, float | None]:
+    if len(returns) < 2 or not np.isfinite(returns).all():
+        return None, None
+    mean = float(returns.mean())
+    std = float(returns.std(ddof=1))
+    losses = np.minimum(returns, 0.0)
+    losses *= losses
+    downside = math.sqrt(float(losses.mean()))
+    scale = math.sqrt(periods)
+    sharpe = mean / std * scale if std > 0 else None
+    sortino = mean / downside * scale if downside > 0 else None
+    return sharpe, sortino
+
+
+def compute_metrics(
+    equity: np.ndarray,
+    *,
+    initial_cash: float,
+    periods_per_year: float,
+    elapsed_seconds: float,
+    trade_pnl: np.ndarray,
+    trade_open: np.ndarray,
+    position: np.ndarray,
+    fees: float = 0.0,
+) -> dict[str, Any]:
+    """Return the metrics of one run (see the module docstring)."""
+    equity = np.asarray(equity, dtype=np.float64)
+    final = float(equity[-1]) if len(equity) else float(initial_cash)
+    total_return = final / initial_cash - 1.0
+    years = elapsed_seconds / SECONDS_PER_CALENDAR_YEAR
+    if final <= 0:
+        cagr: float | None = -1.0
+    elif years > 0:
+        cagr = _finite_or_none((final / initial_cash) ** (1.0 / years) - 1.0)
+    else:
+        cagr = None
+    curve = np.concatenate(([float(initial_cash)], equity))
+    sharpe, sortino = sharpe_sortino(bar_returns(curve), periods_per_year)
+    drawdown, drawdown_value = drawdowns(curve)
+    closed_pnl = np.asarray(trade_pnl, dtype=np.float64)[~np.asarray(trade_open, dtype=bool)]
+    return {
+        "total_return": total_return,
+        "cagr": cagr,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": drawdown,
+        "max_drawdown_value": drawdown_value,
+        "win_rate": float(np.count_nonzero(closed_pnl > 0)) / len(closed_pnl) if len(closed_pnl) else None,
+        "trades": len(trade_pnl),
+        "exposure": float(np.count_nonzero(position)) / len(position) if len(position) else 0.0,
+        "final_equity": final,
+        "fees": fees,
+    }
+
+
+def loan_metrics(ltv: np.ndarray, days: list[str]) -> dict[str, Any]:
+    """Return max_ltv (None when never defined) and margin_call_days (how many days had a call)."""
+    finite = ltv[np.isfinite(ltv)]
+    return {"max_ltv": float(finite.max()) if len(finite) else None, "margin_call_days": len(days)}

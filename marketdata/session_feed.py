@@ -1,0 +1,78 @@
+"""Feed a session engine from the store: session data, gap fills (store, then a provider), trailing bars."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+
+from marketdata import selectors, store
+from marketdata.core.calendar import get_calendar
+from marketdata.core.intervals import parse_interval
+from marketdata.core.replay import SessionBatch
+from marketdata.models import Symbol
+
+logger = logging.getLogger(__name__)
+
+
+class StoreFeed:
+    """Answer the engine's `SessionFeed` questions from the bar, trade and quote tables.
+
+    `gap_source` names a provider (e.g. "synthetic", "databento") asked for 1m bars the
+    store lacks; what it returns is stored, so the next session (or user) finds it.
+    """
+
+    def __init__(self, symbols: dict[str, Symbol], *, streams: tuple[str, ...], gap_source: str | None = None) -> None:
+        self.symbols = symbols
+        self.streams = streams
+        self.gap_source = gap_source
+
+    def _window(self, symbol: Symbol, date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        calendar = get_calendar(symbol.calendar)
+        session = calendar.session_on(date)
+        if session is None:
+            return None
+        return session["open"], session["close"]
+
+    def load_session(self, date: dt.date) -> SessionBatch:
+        batch = SessionBatch()
+        for ticker, symbol in self.symbols.items():
+            window = self._window(symbol, date)
+            if window is None:
+                continue
+            start, end = window
+            if "bars" in self.streams:
+                batch.bars[ticker] = store.bars_read(symbol_id=symbol.id, interval="1m", start=start, end=end)
+            if "quotes" in self.streams:
+                batch.quotes[ticker] = store.quotes_read(symbol_id=symbol.id, start=start, end=end)
+            if "ticks" in self.streams:
+                batch.ticks[ticker] = store.trades_read(symbol_id=symbol.id, start=start, end=end)
+        return batch
+
+    def fill_gaps(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        found = self.symbols[symbol]
+        stored = store.bars_read(symbol_id=found.id, interval="1m", start=start, end=end)
+        if self.gap_source is None:
+            return stored
+        from marketdata.services.fetches import FetchSpec, fetch_run
+        from mdserver.api import ApplicationError
+
+        try:
+            fetch_run(spec=FetchSpec(source=self.gap_source, symbol_id=found.id, schema="1m", start=start, end=end))
+        except ApplicationError as exc:
+            logger.warning("gap fill of %s from %s failed: %s", symbol, self.gap_source, exc.message)
+            return stored
+        return store.bars_read(symbol_id=found.id, interval="1m", start=start, end=end)
+
+    def trailing_bars(self, symbol: str, interval: str, days: int, before_date: dt.date) -> pd.DataFrame:
+        found = self.symbols[symbol]
+        calendar = get_calendar(found.calendar)
+        sessions = calendar.previous_sessions(before_date, days)
+        if len(sessions) == 0:
+            return store.bars_read(symbol_id=found.id, interval="1m", limit=0)
+        page = selectors.bars_page(
+            symbol=found, interval=parse_interval(interval), start=sessions["open"].iloc[0],
+            end=sessions["close"].iloc[-1], limit=100_000,
+        )  # fmt: skip
+        return page.bars
