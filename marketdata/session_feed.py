@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import threading
 
 import pandas as pd
+from django.db import connections
 
 from marketdata import selectors, store
 from marketdata.core.calendar import get_calendar
@@ -14,6 +17,20 @@ from marketdata.core.replay import SessionBatch
 from marketdata.models import Symbol
 
 logger = logging.getLogger(__name__)
+
+
+def _closes_connections(method):
+    """Close the calling thread's database connections afterwards: the engine's threads end without Django."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()
+
+    return wrapper
 
 
 class StoreFeed:
@@ -35,6 +52,7 @@ class StoreFeed:
             return None
         return session["open"], session["close"]
 
+    @_closes_connections
     def load_session(self, date: dt.date) -> SessionBatch:
         batch = SessionBatch()
         for ticker, symbol in self.symbols.items():
@@ -50,6 +68,7 @@ class StoreFeed:
                 batch.ticks[ticker] = store.trades_read(symbol_id=symbol.id, start=start, end=end)
         return batch
 
+    @_closes_connections
     def fill_gaps(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         found = self.symbols[symbol]
         stored = store.bars_read(symbol_id=found.id, interval="1m", start=start, end=end)
@@ -65,6 +84,7 @@ class StoreFeed:
             return stored
         return store.bars_read(symbol_id=found.id, interval="1m", start=start, end=end)
 
+    @_closes_connections
     def trailing_bars(self, symbol: str, interval: str, days: int, before_date: dt.date) -> pd.DataFrame:
         found = self.symbols[symbol]
         calendar = get_calendar(found.calendar)

@@ -116,6 +116,11 @@ class CursorPage(CursorPagination):
             )
         return value
 
+    def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
+        """Use the view's `ordering` (e.g. newest first), falling back to `id`."""
+        ordering = getattr(view, "ordering", None) or self.ordering
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
     def get_paginated_response(self, data: list) -> Response:
         return Response({"results": data, "next": self.get_next_link()})
 

@@ -15,6 +15,7 @@ api_v1 = [
     path("auth/token", TokenApi.as_view(), name="api-token"),
     path("me/preferences", PreferencesApi.as_view(), name="api-preferences"),
     path("", include("marketdata.api.urls")),
+    path("", include("backtests.api.urls")),
     path("", include(jobs_router.urls)),
 ]
 

@@ -1,0 +1,160 @@
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from marketdata import store
+from marketdata.providers.synthetic import synthetic_bars
+
+FIRST, LAST = dt.date(2024, 10, 1), dt.date(2024, 11, 29)
+
+
+@pytest.fixture
+def demo_bars(symbol):
+    frame = synthetic_bars("ACME", "XNYS", FIRST, LAST)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    return frame
+
+
+def settings_body(**overrides) -> dict:
+    return {"name": "SMA 5/20", "symbol": "ACME", "interval": "15m", "start_date": FIRST.isoformat(),
+            "end_date": LAST.isoformat(), "initial_cash": 100_000, "fee": 0.001, "slippage": 2,
+            "strategy": "sma_crossover", "params": {"fast": 5, "slow": 20}, **overrides}  # fmt: skip
+
+
+def as_user(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_strategies_and_presets(user_api):
+    body = user_api.get("/api/v1/strategies").json()
+    names = [s["name"] for s in body["strategies"]]
+    assert names == ["buy_and_hold", "sma_crossover", "rsi_reversion", "bollinger_breakout", "protective_put"]
+    assert "fee" in body["settings"]
+    presets = {p["id"]: p for p in user_api.get("/api/v1/presets").json()}
+    assert {"march-2020-crash", "2022-rate-hikes", "2024-gold-rally", "demo"} <= set(presets)
+    assert presets["march-2020-crash"]["start_date"].startswith("2020-02")
+
+
+@pytest.mark.django_db
+def test_settings_are_owner_only(user, other_user, symbol):
+    mine = as_user(user).post("/api/v1/backtest-settings", settings_body(), format="json")
+    assert mine.status_code == 201, mine.content
+    created = mine.json()
+    assert (created["symbol"], created["params"]) == ("ACME", {"fast": 5, "slow": 20})
+    intruder = as_user(other_user)
+    assert intruder.get("/api/v1/backtest-settings").json()["results"] == []
+    assert intruder.get(f"/api/v1/backtest-settings/{created['id']}").status_code == 404
+    assert intruder.patch(f"/api/v1/backtest-settings/{created['id']}", {"name": "x"}, format="json").status_code == 404
+    assert intruder.delete(f"/api/v1/backtest-settings/{created['id']}").status_code == 404
+    assert intruder.post("/api/v1/backtests", {"settings_id": created["id"]}, format="json").status_code == 404
+    changed = as_user(user).patch(
+        f"/api/v1/backtest-settings/{created['id']}", {"params": {"fast": 3, "slow": 9}}, format="json"
+    )
+    assert changed.json()["params"] == {"fast": 3, "slow": 9}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"end_date": "2024-09-01"}, "end_date"),
+        ({"params": {"fast": 20, "slow": 20}}, "params.fast"),
+        ({"fee": -0.01}, "fee"),
+        ({"symbol": "NOPE"}, "symbol"),
+        ({"strategy": "martingale"}, "strategy"),
+        ({"interval": "7x"}, "interval"),
+        ({"params": {"fast": "ten", "slow": 20}}, "params.fast"),
+    ],
+)
+def test_invalid_settings_are_400_naming_the_field(user_api, symbol, overrides, field):
+    response = user_api.post("/api/v1/backtest-settings", settings_body(**overrides), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["field"] == field
+
+
+@pytest.mark.django_db
+def test_run_stores_metrics_equity_trades_and_reruns_to_the_same_hash(user_api, other_user, demo_bars):
+    settings_id = user_api.post("/api/v1/backtest-settings", settings_body(), format="json").json()["id"]
+    first = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json")
+    assert first.status_code == 202
+    run = user_api.get(f"/api/v1/backtests/{first.json()['id']}").json()
+    assert run["status"] == "succeeded", run["message"]
+    assert set(run["metrics"]) >= {
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "win_rate",
+        "trades",
+        "exposure",
+    }
+    assert run["metrics"]["trades"] == len(run["trades"]) > 0
+    assert run["data"]["rows"] == len(demo_bars) // 15 and len(run["data"]["hash"]) == 64
+    trade = run["trades"][0]
+    assert set(trade) >= {"entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl", "return"}
+    assert run["equity"][0]["t"].endswith("Z") and len(run["equity"]) == run["data"]["rows"]
+    second = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json").json()
+    assert second["result_hash"] == run["result_hash"]
+    assert as_user(other_user).get(f"/api/v1/backtests/{run['id']}").status_code == 404
+    assert [r["id"] for r in user_api.get("/api/v1/backtests").json()["results"]] == [second["id"], run["id"]]
+
+
+@pytest.mark.django_db
+def test_one_off_settings_run_without_saving(user_api, demo_bars):
+    body = {"settings": settings_body(strategy="buy_and_hold", params={})}
+    run = user_api.post("/api/v1/backtests", body, format="json").json()
+    assert run["status"] == "succeeded" and run["settings_id"] is None
+    assert run["metrics"]["trades"] == 1
+
+
+@pytest.mark.django_db
+def test_run_without_data_fails_with_a_clear_message(user_api, symbol):
+    settings_id = user_api.post("/api/v1/backtest-settings", settings_body(), format="json").json()["id"]
+    run = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json").json()
+    assert run["status"] == "failed"
+    assert "no 15m bars of ACME" in run["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("strategy,params", [("sma_crossover", {"fast": 5, "slow": 20}), ("rsi_reversion", {}),
+                                             ("bollinger_breakout", {}), ("buy_and_hold", {})])  # fmt: skip
+def test_event_engine_fed_by_the_replay_matches_the_vectorized_engine(user_api, demo_bars, strategy, params):
+    body = settings_body(strategy=strategy, params=params, start_date="2024-11-01")
+    settings_id = user_api.post("/api/v1/backtest-settings", body, format="json").json()["id"]
+    vectorized = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json").json()
+    event = user_api.post("/api/v1/backtests", {"settings_id": settings_id, "engine": "event"}, format="json").json()
+    assert event["status"] == "succeeded", event["message"]
+    assert [(t["entry_time"], t["entry_price"], t["exit_time"], t["exit_price"]) for t in event["trades"]] == [
+        (t["entry_time"], t["entry_price"], t["exit_time"], t["exit_price"]) for t in vectorized["trades"]
+    ]
+    assert len(event["equity"]) == len(vectorized["equity"])
+    for a, b in zip(event["equity"], vectorized["equity"], strict=True):
+        assert a["t"] == b["t"] and abs(a["value"] - b["value"]) <= 1e-9
+    assert event["result_hash"] == vectorized["result_hash"]
+
+
+@pytest.mark.django_db
+def test_sweep_runs_the_grid_and_sorts_by_a_metric(user_api, demo_bars):
+    settings_id = user_api.post("/api/v1/backtest-settings", settings_body(), format="json").json()["id"]
+    grid = {"fast": [3, 5], "slow": [20, 30]}
+    sweep = user_api.post("/api/v1/backtests/sweep", {"settings_id": settings_id, "grid": grid}, format="json")
+    assert sweep.status_code == 202
+    table = user_api.get(f"/api/v1/backtests/sweeps/{sweep.json()['id']}?sort=-sharpe").json()
+    assert table["status"] == "succeeded" and len(table["runs"]) == 4
+    assert sorted((r["params"]["fast"], r["params"]["slow"]) for r in table["runs"]) == [
+        (3, 20),
+        (3, 30),
+        (5, 20),
+        (5, 30),
+    ]
+    sharpes = [r["metrics"]["sharpe"] for r in table["runs"]]
+    assert sharpes == sorted(sharpes, reverse=True)
+    bad = user_api.post(
+        "/api/v1/backtests/sweep", {"settings_id": settings_id, "grid": {"fast": [30], "slow": [20]}}, format="json"
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "grid.fast"
