@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import PreferencesApi, RegisterApi, TokenApi
+from backtests import views as backtest_views
 from marketdata import views as marketdata_views
 from mdserver.views import JobViewSet
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("", marketdata_views.dashboard, name="dashboard"),
     path("imports/", marketdata_views.imports_page, name="imports"),
     path("chart/<path:ticker>/", marketdata_views.chart_page, name="chart"),
+    path("backtests/", backtest_views.backtests_page, name="backtests"),
+    path("backtests/runs/<int:run_id>/", backtest_views.run_page, name="backtest-run"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
