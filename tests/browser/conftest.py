@@ -20,7 +20,6 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "s3cret-pass-word"
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,7 +52,11 @@ def server(transactional_db):
         raise AssertionError("daphne did not start; see test-artifacts/daphne.log")
     yield f"http://127.0.0.1:{port}"
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # open WebSockets keep daphne's graceful shutdown waiting
+        process.kill()
+        process.wait(timeout=10)
     connection.close()
 
 

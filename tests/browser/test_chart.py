@@ -133,3 +133,27 @@ def test_chart_needs_login(browser, server):
     page = browser.new_page()
     page.goto(f"{server}/chart/ACME/")
     assert "/accounts/login/" in page.url
+
+
+def test_replay_at_high_speed_streams_new_bars_into_the_chart(logged_in, server, chart_data):
+    page = logged_in
+    open_chart(page, server)
+    page.click("#intervals button[data-interval='5m']")
+    page.wait_for_function("() => document.querySelector('#chart').dataset.bars === '234'")
+    page.fill("#replay-form input[name=start_date]", "2024-11-26")
+    page.fill("#replay-form input[name=end_date]", "2024-11-26")
+    page.fill("#replay-form input[name=speed]", "1200")
+    page.click("#replay-form button[type=submit]")
+    page.wait_for_function("() => Number(document.querySelector('#chart').dataset.liveBars || 0) >= 12", timeout=60_000)
+    bars = page.evaluate("() => window.mdChart.state.bars.map(b => b.time)")
+    assert bars == sorted(bars) and len(set(bars)) == len(bars)
+    assert bars[0] == 1732631400  # 2024-11-26 14:30Z: the replay starts the chart at the session open
+    assert all((t - bars[0]) % 300 == 0 for t in bars)  # 5-minute bars, 1-minute updates folded in
+    page.wait_for_function("() => document.querySelector('#status-line').textContent.includes('market open')")
+    page.click("#pause-button")
+    page.wait_for_function("() => document.querySelector('#chart').dataset.sessionState === 'paused'")
+    paused_at = page.get_attribute("#chart", "data-live-bars")
+    page.wait_for_timeout(1500)
+    assert page.get_attribute("#chart", "data-live-bars") == paused_at
+    page.screenshot(path=str(ARTIFACTS / "chart-replay.png"))
+    page.click("#stop-button")
