@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
-
 from backtests.models import BacktestRun
+from mdserver import jobs
 from mdserver.api import ApplicationError
 from mdserver.models import Job
 
@@ -16,17 +15,7 @@ SORTABLE = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_ra
 def sweep_table(*, sweep: Job, sort: str | None = None) -> dict[str, Any]:
     """Return a sweep's status and one row per run (params + metrics), sorted by a metric."""
     runs = list(BacktestRun.objects.filter(sweep=sweep).select_related("job").order_by("id"))
-    statuses = {run.job.status for run in runs}
-    if statuses & {Job.Status.QUEUED, Job.Status.RUNNING}:
-        status = Job.Status.RUNNING
-    elif statuses == {Job.Status.FAILED}:
-        status = Job.Status.FAILED
-    else:
-        status = Job.Status.SUCCEEDED
-    done = sum(run.job.is_finished for run in runs)
-    if status != sweep.status:
-        Job.objects.filter(id=sweep.id).update(status=status, progress=done / max(len(runs), 1),
-                                               finished_at=None if status == Job.Status.RUNNING else timezone.now())  # fmt: skip
+    sweep = jobs.batch_refresh(sweep)
     rows = [
         {"run_id": run.id, "status": run.job.status, "params": run.settings_snapshot["params"],
          "metrics": run.metrics, "result_hash": run.result_hash}
@@ -41,5 +30,5 @@ def sweep_table(*, sweep: Job, sort: str | None = None) -> dict[str, Any]:
         present = [r for r in rows if r["metrics"].get(key) is not None]
         missing = [r for r in rows if r["metrics"].get(key) is None]
         rows = sorted(present, key=lambda r: r["metrics"][key], reverse=sort.startswith("-")) + missing
-    return {"id": str(sweep.id), "status": status, "progress": done / max(len(runs), 1), "grid": sweep.params["grid"],
-            "runs": rows}  # fmt: skip
+    return {"id": str(sweep.id), "status": sweep.status, "progress": sweep.progress, "message": sweep.message,
+            "grid": sweep.params["grid"], "runs": rows}  # fmt: skip

@@ -216,3 +216,33 @@ def resume_unfinished(*, older_than_s: float = 0.0) -> list[uuid.UUID]:
     for job in unfinished:
         dispatch(job)
     return [job.id for job in unfinished]
+
+
+def batch_refresh(parent: Job, *, extra: dict[str, Any] | None = None) -> Job:
+    """Derive a batch job's status, progress and message from its children (a fetch, a sweep).
+
+    Running while any child is queued or running; failed when every child failed;
+    succeeded otherwise (a partial failure is listed in the children and the message).
+    """
+    children = list(parent.children.all())
+    if not children:
+        return parent
+    statuses = {child.status for child in children}
+    if statuses & {Job.Status.QUEUED, Job.Status.RUNNING}:
+        status = Job.Status.RUNNING
+    elif statuses == {Job.Status.FAILED}:
+        status = Job.Status.FAILED
+    else:
+        status = Job.Status.SUCCEEDED
+    done = sum(1 for child in children if child.is_finished)
+    failed = sum(1 for child in children if child.status == Job.Status.FAILED)
+    message = f"{done} of {len(children)} done" + (f", {failed} failed" if failed else "")
+    Job.objects.filter(id=parent.id).update(
+        status=status,
+        progress=sum(child.progress for child in children) / len(children),
+        message=message,
+        finished_at=None if status == Job.Status.RUNNING else timezone.now(),
+        **(extra or {}),
+    )
+    parent.refresh_from_db()
+    return parent

@@ -382,8 +382,8 @@ def _read_json_lines(data: bytes, max_errors: int) -> _RawTable:
         try:
             table = pajson.read_json(io.BytesIO(data), parse_options=options)
         except pa.ArrowInvalid:
-            pass  # mixed types or a broken line: take the slow road below
-        else:
+            table = None  # mixed types or a broken line: take the slow road below
+        if table is not None:
             columns, errors = _resolve_columns(table.column_names)
             if errors:
                 return _RawTable({}, table.num_rows, errors=errors)

@@ -285,32 +285,13 @@ def fetch_create(*, owner, specs: list[FetchSpec]) -> Job:
 
 
 def fetch_batch_refresh(*, parent: Job) -> Job:
-    """Derive a batch's status, progress and errors from its children."""
+    """Derive a fetch batch's status from its children, with their row counts and errors."""
     children = list(parent.children.all())
-    if not children:
-        return parent
-    statuses = {c.status for c in children}
-    if statuses & {Job.Status.QUEUED, Job.Status.RUNNING}:
-        status = Job.Status.RUNNING
-    elif statuses == {Job.Status.FAILED}:
-        status = Job.Status.FAILED
-    else:
-        status = Job.Status.SUCCEEDED
-    failed = [c for c in children if c.status == Job.Status.FAILED]
     result = {
         "rows_inserted": sum(c.result.get("rows_inserted", 0) for c in children),
         "rows_duplicate": sum(c.result.get("rows_duplicate", 0) for c in children),
     }
-    errors = [{"job": str(c.id), "message": c.message, "details": c.errors} for c in failed]
-    done = sum(1 for c in children if c.is_finished)
-    message = f"{done} of {len(children)} done" + (f", {len(failed)} failed" if failed else "")
-    Job.objects.filter(id=parent.id).update(
-        status=status,
-        progress=sum(c.progress for c in children) / len(children),
-        message=message,
-        errors=errors,
-        result=result,
-        finished_at=timezone.now() if status != Job.Status.RUNNING else None,
-    )
-    parent.refresh_from_db()
-    return parent
+    errors = [
+        {"job": str(c.id), "message": c.message, "details": c.errors} for c in children if c.status == Job.Status.FAILED
+    ]
+    return jobs.batch_refresh(parent, extra={"result": result, "errors": errors})
