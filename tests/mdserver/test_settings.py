@@ -94,3 +94,10 @@ def test_production_settings_refuse_missing_secret_key():
     result = run_manage("check", DJANGO_SETTINGS_MODULE="mdserver.settings_production", DJANGO_SECRET_KEY="")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_fresh_checkout_migrates_into_a_new_var_directory(tmp_path):
+    var = tmp_path / "fresh" / "var"
+    result = run_manage("migrate", "--noinput", MDSERVER_VAR_DIR=str(var))
+    assert result.returncode == 0, result.stderr
+    assert (var / "db.sqlite3").exists()
