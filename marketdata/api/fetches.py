@@ -37,6 +37,8 @@ class FetchInput(serializers.Serializer):
     start = serializers.CharField()
     end = serializers.CharField()
     dataset = serializers.CharField(required=False, default="")
+    stype_in = serializers.ChoiceField(choices=["raw_symbol", "parent", "continuous", "instrument_id"], required=False,
+                                       help_text="Databento symbology of the tickers (default raw_symbol)")  # fmt: skip
     exchange = ListOrCommaField(child=serializers.CharField(), required=False, default=list)
 
     def validate_source(self, value: str) -> str:
@@ -83,6 +85,7 @@ def specs_from(data: dict) -> list[FetchSpec]:
                     end=end,
                     dataset=data.get("dataset", ""),
                     exchange=exchange,
+                    stype_in=data.get("stype_in", ""),
                 )  # fmt: skip
             )
     return specs

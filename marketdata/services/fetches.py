@@ -46,6 +46,7 @@ class FetchSpec:
     end: pd.Timestamp
     dataset: str = ""
     exchange: str = ""
+    stype_in: str = ""  # Databento symbology: raw_symbol (default), parent, continuous (GC.c.0)
 
     @property
     def stored_as(self) -> str:
@@ -60,6 +61,7 @@ class FetchSpec:
             "end": self.end.isoformat(),
             "dataset": self.dataset,
             "exchange": self.exchange,
+            "stype_in": self.stype_in,
         }
 
     @classmethod
@@ -72,6 +74,7 @@ class FetchSpec:
             end=pd.Timestamp(params["end"]),
             dataset=params.get("dataset", ""),
             exchange=params.get("exchange", ""),
+            stype_in=params.get("stype_in", ""),
         )
 
 
@@ -118,6 +121,7 @@ def _request(spec: FetchSpec, symbol: Symbol, span: Range) -> FetchRequest:
         schema=None if bars else spec.schema,
         dataset=spec.dataset or None,
         exchange=spec.exchange or None,
+        stype_in=spec.stype_in or None,
         options={"calendar": symbol.calendar},
     )
 
