@@ -144,7 +144,7 @@ def session_create(*, owner, config: dict, paused: bool = False) -> ReplaySessio
     if settings.JOBS_BACKEND == "celery":
         with transaction.atomic():
             job = jobs.submit_deferred(kind="marketdata.session", owner=owner, params={"session_id": str(session.id)},
-                                       queue="sessions")  # fmt: skip
+                                       queue=settings.SESSIONS_QUEUE)  # fmt: skip
             ReplaySession.objects.filter(id=session.id).update(job=job)
             jobs.dispatch(job)
     else:

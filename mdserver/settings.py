@@ -144,6 +144,8 @@ if JOBS_BACKEND == "celery" and not CELERY_BROKER_URL:
     raise ImproperlyConfigured("MDSERVER_JOBS_BACKEND=celery needs REDIS_URL or CELERY_BROKER_URL")
 JOBS_INPROCESS_WORKERS = env.int("MDSERVER_JOBS_WORKERS", 2, minimum=1)
 JOBS_INPROCESS_SYNC = False
+# Replays and live sessions run long: they get their own Celery queue (`make worker` listens to it).
+SESSIONS_QUEUE = env.str("MDSERVER_SESSIONS_QUEUE", "sessions")
 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

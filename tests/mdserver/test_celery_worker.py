@@ -105,3 +105,36 @@ def test_worker_killed_mid_job_is_redelivered_and_completes_once(worker_env, use
     # A further delivery of the same message must not run the job again.
     jobs.run_job(job.id)
     assert out.read_text().count("completed") == 1
+
+
+def test_session_runs_on_a_worker_and_obeys_control_from_the_api(worker_env, user, user_api):
+    import datetime as dt
+
+    from marketdata import store
+    from marketdata.models import ReplaySession, Symbol
+    from marketdata.providers.synthetic import synthetic_bars
+
+    queue, workers, log = worker_env
+    symbol = Symbol.objects.create(ticker="ACME", venue="XNYS", calendar="XNYS")
+    store.bars_write(symbol_id=symbol.id, interval="1m",
+                     frame=synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 26), dt.date(2024, 11, 26)))  # fmt: skip
+    workers.append(start_worker(queue, log))
+
+    def state(session_id) -> str:
+        return ReplaySession.objects.get(id=session_id).state
+
+    with override_settings(SESSIONS_QUEUE=queue):
+        body = {"symbols": ["ACME"], "start_date": "2024-11-26", "end_date": "2024-11-26", "speed": 60,
+                "streams": ["bars"], "timeout_s": 2}  # fmt: skip
+        created = user_api.post("/api/v1/sessions", body, format="json").json()
+    wait_for(lambda: state(created["id"]) == "running", timeout=90, what="the worker to run the session", log=log)
+    user_api.post(f"/api/v1/sessions/{created['id']}/pause")
+    wait_for(lambda: state(created["id"]) == "paused", timeout=30, what="the worker to pause", log=log)
+    user_api.patch(f"/api/v1/sessions/{created['id']}", {"speed": 0}, format="json")
+    user_api.post(f"/api/v1/sessions/{created['id']}/resume")
+    wait_for(lambda: state(created["id"]) == "finished", timeout=90, what="the replay to finish", log=log)
+    snapshot = user_api.get(f"/api/v1/sessions/{created['id']}").json()
+    assert snapshot["symbols"]["ACME"]["bars_1m"] == 390
+    job = ReplaySession.objects.get(id=created["id"]).job
+    job.refresh_from_db()
+    assert (job.queue, job.status) == (queue, "succeeded")
