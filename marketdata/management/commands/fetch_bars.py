@@ -24,13 +24,26 @@ class Command(BaseCommand):
         parser.add_argument("--end", required=True)
         parser.add_argument("--dataset", default="", help="Databento dataset, e.g. XNAS.ITCH")
         parser.add_argument("--exchange", default="", help="ccxt exchanges, comma-separated")
-        parser.add_argument("--stype-in", dest="stype_in", default="", help="Databento symbology: raw_symbol, parent, continuous")
+        parser.add_argument(
+            "--stype-in", dest="stype_in", default="", help="Databento symbology: raw_symbol, parent, continuous"
+        )
         parser.add_argument("--yes", action="store_true", help="do not ask before downloading")
 
     def handle(self, *args, **options) -> None:
         raw = {
             k: options[k]
-            for k in ("source", "symbols", "interval", "schema", "start", "end", "dataset", "exchange", "venue", "stype_in")
+            for k in (
+                "source",
+                "symbols",
+                "interval",
+                "schema",
+                "start",
+                "end",
+                "dataset",
+                "exchange",
+                "venue",
+                "stype_in",
+            )
         }
         data = FetchInput(data={k: v for k, v in raw.items() if v not in (None, "")})
         if not data.is_valid():

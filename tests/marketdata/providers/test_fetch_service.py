@@ -257,7 +257,10 @@ def test_databento_fetch_through_the_api_sends_dataset_and_symbology_and_stores_
 
     settings.DATABENTO_API_KEY = API_KEY
     gold = Symbol.objects.create(ticker="GC.c.0", venue="GLBX", calendar="CME_Globex_Metals", asset_class="future")
-    records = [bar(42, minute(0), 2034.5, 2035.1, 2033.9, 2034.8, 120), bar(42, minute(1), 2034.8, 2036.0, 2034.8, 2035.7, 95)]
+    records = [
+        bar(42, minute(0), 2034.5, 2035.1, 2033.9, 2034.8, 120),
+        bar(42, minute(1), 2034.8, 2036.0, 2034.8, 2035.7, 95),
+    ]
     recorded_http.add("POST", GET_RANGE, Reply(body=dbn_payload(Schema.OHLCV_1M, records, [mapping("GC.c.0")],
                                                                   stype_in=SType.CONTINUOUS)))  # fmt: skip
     body = {"source": "databento", "dataset": "GLBX.MDP3", "stype_in": "continuous", "symbols": ["GC.c.0"],
@@ -267,7 +270,10 @@ def test_databento_fetch_through_the_api_sends_dataset_and_symbology_and_stores_
     assert (fetched["status"], fetched["rows_inserted"]) == ("succeeded", 2), fetched
     sent = form(recorded_http.sent(GET_RANGE)[0])
     assert (sent["dataset"], sent["schema"], sent["stype_in"], sent["symbols"]) == (
-        "GLBX.MDP3", "ohlcv-1m", "continuous", "GC.c.0"
+        "GLBX.MDP3",
+        "ohlcv-1m",
+        "continuous",
+        "GC.c.0",
     )
     bars = store.bars_read(symbol_id=gold.id, interval="1m")
     assert bars["close"].tolist() == [2034.8, 2035.7]
