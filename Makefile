@@ -26,6 +26,7 @@ migrate: install
 
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py resume_jobs
 
 run: seed
 	@echo ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 
 OWNER_FIELD = "owner"
 
@@ -12,10 +12,6 @@ def owned_by(queryset: QuerySet, user, *, field: str = OWNER_FIELD) -> QuerySet:
     if user is None or not user.is_authenticated:
         return queryset.none()
     return queryset.filter(**{field: user})
-
-
-def is_owner(instance: Model, user, *, field: str = OWNER_FIELD) -> bool:
-    return bool(user and user.is_authenticated and getattr(instance, f"{field}_id") == user.pk)
 
 
 class OwnedQuerysetMixin:

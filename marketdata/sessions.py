@@ -30,7 +30,7 @@ from marketdata.core.session_config import SessionConfig
 from marketdata.models import ReplaySession, Symbol
 from marketdata.session_feed import StoreFeed
 from mdserver import jobs
-from mdserver.api import ApplicationError
+from mdserver.api import ApplicationError, jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -235,12 +235,6 @@ def _start_clock(config: SessionConfig) -> Clock:
     return SimulatedClock(midnight)
 
 
-def _json_safe(value: Any) -> Any:
-    from marketdata.api.datamanager import jsonable
-
-    return jsonable(value)
-
-
 def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> str:
     """Run a session to its end: the engine's threads plus this control and snapshot loop."""
     session = ReplaySession.objects.get(id=session_id)
@@ -278,7 +272,7 @@ def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> st
                 if state != last_state:
                     publisher({"type": "state", "symbol": None, "t": None, "data": {"state": state}})
                     publisher.flush()
-                snapshot = _json_safe(manager.snapshot())
+                snapshot = jsonable(manager.snapshot())
                 ReplaySession.objects.filter(id=session_id).update(
                     state=state, snapshot=snapshot, error=snapshot.get("error") or ""
                 )

@@ -46,10 +46,6 @@ def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
     return register
 
 
-def registered_kinds() -> list[str]:
-    return sorted(_HANDLERS)
-
-
 @dataclass
 class JobContext:
     """What a handler gets: the job's parameters and a way to report progress."""
@@ -209,12 +205,18 @@ def requeue(job: Job) -> None:
     dispatch(job)
 
 
-def resume_unfinished(*, older_than_s: float = 0.0) -> list[uuid.UUID]:
-    """Send queued or interrupted jobs again (in-process mode after a restart)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
-    unfinished = list(Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], updated_at__lte=cutoff))
+def resume_unfinished() -> list[uuid.UUID]:
+    """Run to completion the in-process jobs a stopped server left queued or running.
+
+    Only for the in-process backend: with Celery, unacknowledged jobs are redelivered by the broker.
+    """
+    if settings.JOBS_BACKEND != "inprocess":
+        return []
+    unfinished = list(Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], parent__isnull=True)
+                      .exclude(kind__in=["marketdata.fetch", "backtests.sweep"]).order_by("created_at"))  # fmt: skip
+    unfinished += list(Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], parent__isnull=False))
     for job in unfinished:
-        dispatch(job)
+        run_job(job.id)
     return [job.id for job in unfinished]
 
 

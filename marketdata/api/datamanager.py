@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,30 +19,7 @@ from marketdata.api.output import BAR_FIELDS
 from marketdata.core.calendar import get_calendar
 from marketdata.core.intervals import parse_interval
 from marketdata.core.times import TimeParamError, parse_time_param
-from mdserver.api import MAX_LIMIT, ApplicationError
-
-
-def jsonable(value: Any) -> Any:
-    """Turn Timestamps into ISO-8601 `Z` strings, dates into ISO dates and NaN into None, recursively."""
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    if isinstance(value, pd.Timestamp | dt.datetime):
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return stamp.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M")
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+from mdserver.api import MAX_LIMIT, ApplicationError, jsonable
 
 
 class MarketQuery(serializers.Serializer):

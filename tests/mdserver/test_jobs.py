@@ -5,6 +5,7 @@ from django.test import override_settings
 
 import tests.support.job_handlers  # noqa: F401  (registers the test job kinds)
 from mdserver import jobs
+from mdserver.models import Job
 
 
 @pytest.mark.django_db
@@ -83,3 +84,20 @@ def test_unreachable_broker_fails_job_fast_and_api_keeps_serving(user, user_api,
         assert user_api.get("/api/v1/symbols").status_code == 200
         assert user_api.get(f"/api/v1/jobs/{job.id}").json()["status"] == "failed"
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.django_db
+def test_resume_jobs_finishes_jobs_a_stopped_server_left_behind(user, tmp_path):
+    from django.core.management import call_command
+
+    left_running = Job.objects.create(kind="tests.record", owner=user, status=Job.Status.RUNNING, attempts=1,
+                                      params={"path": str(tmp_path / "out")})  # fmt: skip
+    finished = Job.objects.create(kind="tests.record", owner=user, status=Job.Status.SUCCEEDED,
+                                  params={"path": str(tmp_path / "other")})  # fmt: skip
+    call_command("resume_jobs")
+    left_running.refresh_from_db()
+    assert (left_running.status, left_running.attempts) == ("succeeded", 2)
+    assert (tmp_path / "out").read_text() == "completed attempt=2\n"
+    assert not (tmp_path / "other").exists()
+    finished.refresh_from_db()
+    assert finished.attempts == 0
