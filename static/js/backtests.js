@@ -136,4 +136,64 @@ presetSelect.addEventListener("change", () => {
 });
 renderParams(form.strategy.value);
 pollRuns();
+
+// Parameter sweeps: one batch of runs over a grid, shown as a table sorted by any metric.
+const sweepForm = document.getElementById("sweep-form");
+const sweepTable = document.getElementById("sweep-table");
+let sweepRows = [];
+let sweepSort = { key: "sharpe", descending: true };
+
+function renderSweep() {
+  const { key, descending } = sweepSort;
+  const value = (row) => (key === "params" ? JSON.stringify(row.params) : row.metrics?.[key] ?? -Infinity);
+  const rows = [...sweepRows].sort((a, b) => (value(a) > value(b) ? 1 : value(a) < value(b) ? -1 : 0) * (descending ? -1 : 1));
+  const body = sweepTable.querySelector("tbody");
+  body.replaceChildren();
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    const cells = [JSON.stringify(row.params), ...["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "trades"]
+      .map((name) => (typeof row.metrics?.[name] === "number" ? Number(row.metrics[name].toFixed(4)) : row.status))];
+    for (const cell of cells) tr.append(Object.assign(document.createElement("td"), { textContent: cell }));
+    const link = Object.assign(document.createElement("a"), { href: `/backtests/runs/${row.run_id}/`, textContent: `#${row.run_id}` });
+    const linkCell = document.createElement("td");
+    linkCell.append(link);
+    tr.append(linkCell);
+    body.append(tr);
+  }
+  sweepTable.hidden = false;
+}
+
+async function pollSweep(id) {
+  const { body } = await apiFetch(`/api/v1/backtests/sweeps/${id}`);
+  sweepRows = body.runs;
+  document.getElementById("sweep-status").textContent = `${body.status}: ${body.message}`;
+  renderSweep();
+  if (body.status === "running") setTimeout(() => pollSweep(id), 800);
+}
+
+sweepForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  let grid;
+  try {
+    grid = JSON.parse(sweepForm.grid.value);
+  } catch {
+    document.getElementById("sweep-status").textContent = "the grid must be JSON like {\"fast\": [5, 10]}";
+    return;
+  }
+  const { ok, body } = await apiFetch("/api/v1/backtests/sweep", {
+    method: "POST", body: JSON.stringify({ settings_id: Number(sweepForm.settings_id.value), grid }),
+    headers: { "Content-Type": "application/json" },
+  });
+  if (!ok) {
+    document.getElementById("sweep-status").textContent = body.error.details.map((d) => `${d.field}: ${d.message}`).join("; ") || body.error.message;
+    return;
+  }
+  pollSweep(body.id);
+});
+sweepTable.querySelector("thead").addEventListener("click", (event) => {
+  const key = event.target.dataset.key;
+  if (!key) return;
+  sweepSort = { key, descending: sweepSort.key === key ? !sweepSort.descending : true };
+  renderSweep();
+});
 document.body.dataset.ready = "true";

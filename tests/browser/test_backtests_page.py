@@ -45,3 +45,23 @@ def test_save_and_run_a_backtest_then_read_its_results(logged_in, server, demo_d
     assert page.locator("#trades tbody tr").count() == len(run.trades)
     assert page.locator("#equity-chart canvas").count() > 0
     page.screenshot(path=str(ARTIFACTS / "backtest-run.png"), full_page=True)
+
+
+def test_sweep_table_sorts_by_the_clicked_metric(logged_in, server, demo_data, user, symbol):
+    from backtests.models import BacktestSettings
+
+    BacktestSettings.objects.create(owner=user, name="grid", symbol=symbol, interval="15m", start_date=dt.date(2024, 10, 1),
+                                    end_date=dt.date(2024, 11, 29), strategy="sma_crossover", params={"fast": 5, "slow": 20})  # fmt: skip
+    page = logged_in
+    page.goto(f"{server}/backtests/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.fill("#sweep-form input[name=grid]", '{"fast": [3, 5], "slow": [20, 30]}')
+    page.click("#sweep-form button")
+    page.wait_for_function("() => document.querySelectorAll('#sweep-table tbody tr').length === 4")
+    page.wait_for_function("() => document.querySelector('#sweep-status').textContent.startsWith('succeeded')")
+    page.click("#sweep-table th[data-key='total_return']")
+    returns = [float(t) for t in page.locator("#sweep-table tbody tr td:nth-child(2)").all_inner_texts()]
+    assert returns == sorted(returns, reverse=True)
+    page.click("#sweep-table th[data-key='total_return']")
+    returns = [float(t) for t in page.locator("#sweep-table tbody tr td:nth-child(2)").all_inner_texts()]
+    assert returns == sorted(returns)
