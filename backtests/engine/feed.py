@@ -82,9 +82,10 @@ def bar_columns(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     missing = [name for name in ("ts", "open", "high", "low", "close") if name not in bars.columns]
     if missing:
         raise ValueError(f"bar frame is missing columns: {', '.join(missing)}")
-    if not isinstance(bars["ts"].dtype, pd.DatetimeTZDtype):
-        raise ValueError(f"ts must be timezone-aware datetimes (UTC), got dtype {bars['ts'].dtype}")
-    ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    times = bars["ts"]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"ts must be timezone-aware datetimes (UTC), got dtype {times.dtype}")
+    ts = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
         raise ValueError("bar times must be strictly increasing")
     prices = [bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close")]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 SECONDS_PER_CALENDAR_YEAR = 365.25 * 86_400
+DRAWDOWN_BLOCK = 512  # bars per block in `drawdowns`
 
 # sessions per year, regular session seconds
 _KNOWN_CALENDARS: dict[str, tuple[int, int]] = {
@@ -80,34 +81,83 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def drawdowns(curve: np.ndarray) -> tuple[float, float]:
+def drawdowns(equity: np.ndarray, initial_cash: float) -> tuple[float, float]:
     """Return (max drawdown as a positive fraction of the running peak, the same in cash).
 
-    `curve` starts with the initial cash (> 0), so every peak is positive.
+    The initial cash (> 0) is the first peak, so every peak is positive. Block by block:
+    a block without a new high keeps the peak it starts with, and its largest fall (in
+    cash and as a fraction, both rounded monotonically) is to its low; only blocks that
+    make a new high need the running peak bar by bar.
     """
-    peak = np.maximum.accumulate(curve)
-    fall = np.subtract(peak, curve)
+    first_peak = float(initial_cash)
+    if not first_peak > 0:  # a fall from a peak <= 0 is no fraction: keep the plain definition
+        return _largest_fall(np.concatenate(([first_peak], equity)))
+    whole = len(equity) // DRAWDOWN_BLOCK * DRAWDOWN_BLOCK
+    if not whole:
+        return _largest_fall(equity, first_peak)
+    blocks = equity[:whole].reshape(-1, DRAWDOWN_BLOCK)
+    highs, lows = blocks.max(axis=1), blocks.min(axis=1)
+    tail = equity[whole:]
+    if not (np.isfinite(highs).all() and np.isfinite(lows).all() and np.isfinite(tail).all()):
+        return _largest_fall(equity, first_peak)  # NaN and inf take the plain path
+    peaks = np.maximum.accumulate(np.concatenate(([first_peak], highs)))
+    start_peak = peaks[:-1]
+    level = highs <= start_peak
+    falls = [_largest_fall(blocks[~level], start_peak[~level, np.newaxis]), _largest_fall(tail, float(peaks[-1]))]
+    if level.any():
+        fall = start_peak[level] - lows[level]
+        value = float(fall.max())
+        np.divide(fall, start_peak[level], out=fall)
+        falls.append((float(fall.max()), value))
+    return max(fraction for fraction, _ in falls), max(value for _, value in falls)
+
+
+def _largest_fall(equity: np.ndarray, peak_before: float | np.ndarray | None = None) -> tuple[float, float]:
+    """Return the largest fall from the running peak along the last axis, as (fraction, cash); 0 when empty."""
+    if not equity.size:
+        return 0.0, 0.0
+    # fmax skips a NaN where maximum would carry it on, but a NaN in the curve makes its
+    # own fall NaN, so both maxima are NaN either way; fmax.accumulate is the faster loop.
+    peak = np.fmax.accumulate(equity, axis=-1)
+    if peak_before is not None:
+        np.fmax(peak, peak_before, out=peak)
+    fall = np.subtract(peak, equity)
     value = float(fall.max())
     np.divide(fall, peak, out=fall)
     return float(fall.max()), value
 
 
-def bar_returns(curve: np.ndarray) -> np.ndarray:
-    """Return bar-to-bar returns of `curve` (initial cash, then equity per bar)."""
+def bar_returns(equity: np.ndarray, initial_cash: float) -> np.ndarray:
+    """Return bar-to-bar returns of the equity curve, the first measured from `initial_cash`."""
+    returns = np.empty(len(equity))
     with np.errstate(divide="ignore", invalid="ignore"):
-        returns = curve[1:] / curve[:-1]
+        np.divide(equity[:1], float(initial_cash), out=returns[:1])
+        np.divide(equity[1:], equity[:-1], out=returns[1:])
     returns -= 1.0
     return returns
 
 
 def sharpe_sortino(returns: np.ndarray, periods: float) -> tuple[float | None, float | None]:
-    if len(returns) < 2 or not np.isfinite(returns).all():
+    """Return (Sharpe, Sortino) of bar returns; None when undefined.
+
+    The float operations of returns.mean(), returns.std(ddof=1) and
+    np.minimum(returns, 0.0) ** 2 .mean(), with one sum fewer and one scratch array.
+    """
+    count = len(returns)
+    if count < 2:
         return None, None
-    mean = float(returns.mean())
-    std = float(returns.std(ddof=1))
-    losses = np.minimum(returns, 0.0)
-    losses *= losses
-    downside = math.sqrt(float(losses.mean()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.add.reduce(returns))
+    # A finite sum has finite terms; only a non-finite one needs the full check.
+    if not math.isfinite(total) and not np.isfinite(returns).all():
+        return None, None
+    mean = total / count
+    scratch = np.subtract(returns, mean)
+    np.square(scratch, out=scratch)
+    std = math.sqrt(float(np.add.reduce(scratch)) / (count - 1))
+    np.minimum(returns, 0.0, out=scratch)
+    np.square(scratch, out=scratch)
+    downside = math.sqrt(float(np.add.reduce(scratch)) / count)
     scale = math.sqrt(periods)
     sharpe = mean / std * scale if std > 0 else None
     sortino = mean / downside * scale if downside > 0 else None
@@ -136,10 +186,10 @@ def compute_metrics(
         cagr = _finite_or_none((final / initial_cash) ** (1.0 / years) - 1.0)
     else:
         cagr = None
-    curve = np.concatenate(([float(initial_cash)], equity))
-    sharpe, sortino = sharpe_sortino(bar_returns(curve), periods_per_year)
-    drawdown, drawdown_value = drawdowns(curve)
+    sharpe, sortino = sharpe_sortino(bar_returns(equity, initial_cash), periods_per_year)
+    drawdown, drawdown_value = drawdowns(equity, initial_cash)
     closed_pnl = np.asarray(trade_pnl, dtype=np.float64)[~np.asarray(trade_open, dtype=bool)]
+    position = np.asarray(position)
     return {
         "total_return": total_return,
         "cagr": cagr,
@@ -149,7 +199,7 @@ def compute_metrics(
         "max_drawdown_value": drawdown_value,
         "win_rate": float(np.count_nonzero(closed_pnl > 0)) / len(closed_pnl) if len(closed_pnl) else None,
         "trades": len(trade_pnl),
-        "exposure": float(np.count_nonzero(position)) / len(position) if len(position) else 0.0,
+        "exposure": float(np.count_nonzero(position != 0.0)) / len(position) if len(position) else 0.0,
         "final_equity": final,
         "fees": fees,
     }

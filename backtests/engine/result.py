@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from backtests.engine import hedging
-from backtests.engine.feed import utc_index
+from backtests.engine.feed import UTC_NS, utc_index
 from backtests.engine.fills import TRADE_COLUMNS, Book
 from backtests.engine.metrics import compute_metrics, loan_metrics
 from backtests.engine.params import BacktestSettings, BarTiming
@@ -22,7 +22,28 @@ PUBLIC_TRADE_COLUMNS = [name for name in TRADE_COLUMNS if name not in ("entry_ba
 _PUT_TIME_KEYS = ("bought_at", "expires_at", "settled_at")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class EquityCurve:
+    """An equity curve as arrays, for `BacktestResult.equity` to build its Series from when asked.
+
+    `times` is the bar frame's `ts` column when the run came from one: the index then
+    shares its memory under pandas' copy-on-write instead of copying `ts_ns` (which may
+    be a view of that column, so it is only read if `times` is missing or not UTC ns).
+    """
+
+    ts_ns: np.ndarray
+    values: np.ndarray
+    times: pd.Series | None = None
+
+    def index(self) -> pd.DatetimeIndex:
+        if self.times is not None and self.times.dtype == UTC_NS:
+            return pd.DatetimeIndex(self.times, name="t")
+        return utc_index(self.ts_ns, name="t")
+
+    def series(self, index: pd.DatetimeIndex | None = None) -> pd.Series:
+        return pd.Series(self.values, index=self.index() if index is None else index, name="equity", copy=False)
+
+
 class BacktestResult:
     """One run.
 
@@ -31,7 +52,9 @@ class BacktestResult:
       opens). `trade_table` is the same as a frame plus `entry_bar`/`exit_bar` (bar
       positions); `trade_columns` holds it as numpy arrays (times in UTC ns).
     - `equity`: pd.Series of cash + position x close (+ puts) at each bar's close,
-      indexed by the bar's OPEN time (the bar label), UTC.
+      indexed by the bar's OPEN time (the bar label), UTC. The engines hand over the
+      curve as arrays and the Series is built on first access, so a run read only for
+      its metrics builds no pandas objects.
     - `metrics`: see metrics.py; floats, ints or None.
     - `extra`: `targets` and `position` (numpy arrays, one per bar), `strategy`,
       `params`, `settings`; with a loan or puts also `ltv` (Series) and
@@ -39,10 +62,35 @@ class BacktestResult:
       `puts` (list of dicts) and `hedged_margin_call_days`.
     """
 
-    trade_columns: dict[str, np.ndarray]
-    equity: pd.Series
-    metrics: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_curve", "_equity", "extra", "metrics", "trade_columns")
+
+    def __init__(
+        self,
+        trade_columns: dict[str, np.ndarray],
+        equity: pd.Series | EquityCurve,
+        metrics: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.trade_columns = trade_columns
+        self.equity = equity
+        self.metrics = metrics
+        self.extra = {} if extra is None else extra
+
+    @property
+    def equity(self) -> pd.Series:
+        if self._equity is None:
+            self._equity, self._curve = self._curve.series(), None
+        return self._equity
+
+    @equity.setter
+    def equity(self, value: pd.Series | EquityCurve) -> None:
+        if isinstance(value, EquityCurve):
+            self._equity, self._curve = None, value
+        else:
+            self._equity, self._curve = value, None
+
+    def __repr__(self) -> str:
+        return f"BacktestResult(metrics={self.metrics!r}, trades={len(self.trade_columns['pnl'])})"
 
     @property
     def trade_table(self) -> pd.DataFrame:
@@ -150,9 +198,13 @@ def assemble(
     book: Book,
     hedge_value: np.ndarray | None = None,
     puts: list[hedging.LivePut] | None = None,
+    times: pd.Series | None = None,
 ) -> BacktestResult:
-    """Build the result both engines return from their per-bar arrays and book."""
-    index = utc_index(ts_ns, name="t")
+    """Build the result both engines return from their per-bar arrays and book.
+
+    `times`: the bar frame's `ts` column, when the run came from one (see `EquityCurve`).
+    """
+    curve = EquityCurve(ts_ns, equity, times)
     trades = book.trade_columns(ts_ns, timing.bar_ns, close)
     elapsed = (int(ts_ns[-1]) - int(ts_ns[0]) + timing.bar_ns) / 1e9 if len(ts_ns) else 0.0
     metrics = compute_metrics(
@@ -172,23 +224,26 @@ def assemble(
         "targets": targets,
         "position": position,
     }
+    equity_curve: pd.Series | EquityCurve = curve
     if settings.loan_amount > 0 or hedge_value is not None:
+        index = curve.index()
+        equity_curve = curve.series(index)
         ltv, hedged = hedging.loan_to_value(settings, position, close, hedge_value)
         calls = hedging.margin_call_days(settings, ts_ns, ltv)
         metrics.update(loan_metrics(ltv, calls))
-        extra["ltv"] = pd.Series(ltv, index=index, name="ltv")
+        extra["ltv"] = pd.Series(ltv, index=index, name="ltv", copy=False)
         extra["margin_call_days"] = calls
         if hedged is not None and hedge_value is not None:
             puts = puts or []
             metrics["hedge_cost"] = sum(put.premium * put.quantity + put.fee for put in puts)
             metrics["hedge_payoff"] = sum(put.payoff for put in puts)
-            extra["hedge_value"] = pd.Series(hedge_value, index=index, name="hedge_value")
-            extra["hedged_ltv"] = pd.Series(hedged, index=index, name="hedged_ltv")
+            extra["hedge_value"] = pd.Series(hedge_value, index=index, name="hedge_value", copy=False)
+            extra["hedged_ltv"] = pd.Series(hedged, index=index, name="hedged_ltv", copy=False)
             extra["hedged_margin_call_days"] = hedging.margin_call_days(settings, ts_ns, hedged)
             extra["puts"] = _put_records(puts)
     return BacktestResult(
         trade_columns=trades,
-        equity=pd.Series(equity, index=index, name="equity"),
+        equity=equity_curve,
         metrics=metrics,
         extra=extra,
     )

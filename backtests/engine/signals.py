@@ -32,11 +32,12 @@ def sma(values: np.ndarray, length: int, running: np.ndarray | None = None) -> n
     `running` = np.cumsum(values), when several averages of the same values share it.
     """
     x = np.asarray(values, dtype=np.float64)
-    out = np.full(len(x), np.nan)
     if len(x) < length:
-        return out
+        return np.full(len(x), np.nan)
     if running is None:
         running = np.cumsum(x)
+    out = np.empty(len(x))
+    out[: length - 1] = np.nan
     out[length - 1] = running[length - 1] / length
     tail = out[length:]
     np.subtract(running[length:], running[:-length], out=tail)
@@ -110,11 +111,24 @@ def above_below(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (`above(a, b)`, `below(a, b)`) from one difference (b - a is exactly -(a - b))."""
     with np.errstate(invalid="ignore"):
         difference = a - b
-        tolerance = np.abs(b)
-        tolerance *= RELATIVE_TOLERANCE
-        is_above = difference > tolerance
-        np.negative(tolerance, out=tolerance)
-        return is_above, difference < tolerance
+        if np.ndim(b) != 1 or np.shape(b) != np.shape(difference) or not np.size(b):
+            return _beyond_tolerance(difference, b)
+        # Beyond the largest tolerance the sign decides (rounding is monotonic); only the
+        # differences within it, and NaN, are compared with their own tolerance.
+        bound = RELATIVE_TOLERANCE * max(float(np.fmax.reduce(b)), -float(np.fmin.reduce(b)))
+        is_above, is_below = difference > bound, difference < -bound
+        unsure = np.flatnonzero(~(is_above | is_below))
+        is_above[unsure], is_below[unsure] = _beyond_tolerance(difference[unsure], b[unsure])
+        return is_above, is_below
+
+
+def _beyond_tolerance(difference: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (difference > tolerance, difference < -tolerance), tolerance = RELATIVE_TOLERANCE x |b|."""
+    tolerance = np.abs(b)
+    tolerance *= RELATIVE_TOLERANCE
+    is_above = difference > tolerance
+    np.negative(tolerance, out=tolerance)
+    return is_above, difference < tolerance
 
 
 def is_above(a: float, b: float) -> bool:
@@ -132,17 +146,27 @@ def hold_between(enter: np.ndarray, leave: np.ndarray) -> np.ndarray:
 
     On a bar with both, `enter` wins; a bar with neither keeps the previous state.
     """
-    enter = np.asarray(enter, dtype=bool)
-    decided = np.flatnonzero(enter | np.asarray(leave, dtype=bool))
-    out = np.zeros(len(enter))
-    if len(decided):
-        state = enter[decided]
-        # Bars where the held state flips: the first decided bar, then every change of state.
-        flips = np.flatnonzero(np.concatenate(([True], state[1:] != state[:-1])))
-        steps = np.diff(state[flips].astype(np.float64), prepend=0.0)
-        out[decided[flips]] = steps
-        np.cumsum(out, out=out)  # sums of +1/-1 steps: exact 0.0 and 1.0
-    return out
+    # Code each bar 0 (neither), 1 (leave), 2 or 3 (enter). Between two bars whose code
+    # differs from the bar before, every bar with a code has the first one's code; so
+    # the held state can only flip at such bars, and those are few.
+    entering = np.asarray(enter, dtype=bool).view(np.int8)
+    count = len(entering)
+    if count == 0:
+        return np.zeros(0)
+    code = entering + entering
+    code |= np.asarray(leave, dtype=bool)
+    starts = np.flatnonzero(code[1:] != code[:-1])
+    starts += 1
+    starts = np.concatenate(([0], starts))
+    starts = starts[code[starts] != 0]
+    state = code[starts] >= 2
+    flips = starts[state != np.concatenate(([False], state[:-1]))]  # the state starts flat
+    # Flips alternate 0 -> 1 -> 0 ...: repeat 0.0, 1.0, 0.0, ... over the runs between them.
+    edges = np.empty(len(flips) + 2, dtype=np.int64)
+    edges[0], edges[1:-1], edges[-1] = 0, flips, count
+    held = np.zeros(len(flips) + 1)
+    held[1::2] = 1.0
+    return np.repeat(held, np.diff(edges))
 
 
 def next_hold(previous: float, enter: bool, leave: bool) -> float:

@@ -145,7 +145,9 @@ class SmaCrossover(EnterLeaveStrategy):
     def enter_leave(self, bars: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
         close = _closes(bars)
         running = np.cumsum(close)
-        return ind.above_below(ind.sma(close, params["fast"], running), ind.sma(close, params["slow"], running))
+        fast, slow = ind.sma(close, params["fast"], running), ind.sma(close, params["slow"], running)
+        del running  # one bar-length array fewer held while comparing
+        return ind.above_below(fast, slow)
 
     def running_indicators(self, params: Params) -> tuple[ind.RunningSMA, ind.RunningSMA]:
         return ind.RunningSMA(params["fast"]), ind.RunningSMA(params["slow"])

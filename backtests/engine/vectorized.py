@@ -9,7 +9,7 @@ expanded with numpy: equity = cash + position x close (+ puts marked at each clo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,19 +60,39 @@ def run_vectorized(
         book=run.book,
         hedge_value=run.hedge_value if hedge is not None else None,
         puts=run.puts,
+        times=bars["ts"],
     )
 
 
-@dataclass(slots=True)
 class Simulation:
-    """Per-bar curves of a simulated run and the book behind them."""
+    """Per-bar curves of a simulated run and the book behind them.
 
-    book: Book
-    cash: np.ndarray
-    position: np.ndarray
-    equity: np.ndarray
-    hedge_value: np.ndarray
-    puts: list[hedging.LivePut]
+    Cash is kept once per step (it changes only where the book does) and expanded to
+    one value per bar when asked; without puts, `hedge_value` is zeros made on access.
+    """
+
+    __slots__ = ("_cash_steps", "_hedge_value", "_step_lengths", "book", "equity", "position", "puts")
+
+    def __init__(
+        self,
+        book: Book,
+        steps: Steps,
+        position: np.ndarray,
+        equity: np.ndarray,
+        hedge_value: np.ndarray | None,
+        puts: list[hedging.LivePut],
+    ) -> None:
+        self.book, self.position, self.equity, self.puts = book, position, equity, puts
+        self._step_lengths, self._cash_steps = steps.lengths, steps.cash
+        self._hedge_value = hedge_value
+
+    @property
+    def cash(self) -> np.ndarray:
+        return np.repeat(self._cash_steps, self._step_lengths)
+
+    @property
+    def hedge_value(self) -> np.ndarray:
+        return self._hedge_value if self._hedge_value is not None else np.zeros(len(self.equity))
 
 
 def simulate(
@@ -85,14 +105,51 @@ def simulate(
     hedge: PutHedge | None = None,
 ) -> Simulation:
     """Fill `targets` (decided at each close) at the next opens; return cash, position and equity per bar."""
-    steps = _Steps(Book(settings), ts, open_, close, timing.bar_ns, hedge)
-    steps.run(fill_schedule(targets), targets)
-    cash, position = steps.curves(len(ts), settings.initial_cash)
+    book, count = Book(settings), len(ts)
+    fills = fill_schedule(targets)
+    hedge_value = None
+    puts: list[hedging.LivePut] = []
+    if hedge is None:
+        cash_after, position_after = book.fill_many(fills, targets[fills - 1], open_[fills])
+        steps = Steps.of(count, fills, cash_after, position_after, settings.initial_cash)
+    else:
+        hedged = _HedgedSteps(book, ts, open_, close, timing.bar_ns, hedge)
+        hedged.run(fills, targets)
+        steps = Steps.of(count, hedged.bars, hedged.cash, hedged.position, settings.initial_cash)
+        hedge_value, puts = hedged.hedge_value, hedged.puts
+    position = np.repeat(steps.position, steps.lengths)
     equity = position * close
-    equity += cash  # cash + position x close, as the event engine adds (addition commutes exactly)
-    if hedge is not None:
-        equity += steps.hedge_value
-    return Simulation(steps.book, cash, position, equity, steps.hedge_value, steps.puts)
+    equity += np.repeat(steps.cash, steps.lengths)  # cash + position x close, as the event engine adds (commutes)
+    if hedge_value is not None:
+        equity += hedge_value
+    return Simulation(book, steps, position, equity, hedge_value, puts)
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """Cash and position from each bar where the book changed to the next (the first from bar 0)."""
+
+    lengths: np.ndarray
+    cash: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        count: int,
+        bars: Sequence[int],
+        cash_after: Sequence[float],
+        position_after: Sequence[float],
+        initial_cash: float,
+    ) -> Steps:
+        """Return the steps of `count` bars whose book changed at `bars` (initial cash and no position before)."""
+        edges = np.empty(len(bars) + 2, dtype=np.int64)
+        edges[0], edges[1:-1], edges[-1] = 0, bars, count
+        cash = np.empty(len(bars) + 1)
+        cash[0], cash[1:] = initial_cash, cash_after
+        position = np.zeros(len(bars) + 1)
+        position[1:] = position_after
+        return cls(np.diff(edges), cash, position)
 
 
 def target_array(values: Any, count: int) -> np.ndarray:
@@ -112,16 +169,18 @@ def fill_schedule(targets: np.ndarray) -> np.ndarray:
     """
     if len(targets) < 2:
         return np.empty(0, dtype=np.int64)
-    decided = targets[:-1]
-    previous = np.concatenate(([0.0], decided[:-1]))
-    return np.flatnonzero(decided != previous) + 1
+    fills = np.flatnonzero(targets[1:-1] != targets[:-2])  # close i + 1 changed from close i
+    fills += 2
+    if targets[0] != 0.0:  # the target before the first close is flat
+        fills = np.concatenate(([1], fills))
+    return fills
 
 
-class _Steps:
-    """Steps the book through the bars where something happens, in bar order."""
+class _HedgedSteps:
+    """Steps the book through the bars where something happens (fills, put purchases and settlements), in bar order."""
 
     def __init__(
-        self, book: Book, ts: np.ndarray, open_: np.ndarray, close: np.ndarray, bar_ns: int, hedge: PutHedge | None
+        self, book: Book, ts: np.ndarray, open_: np.ndarray, close: np.ndarray, bar_ns: int, hedge: PutHedge
     ) -> None:
         self.book, self.ts, self.open, self.close, self.hedge = book, ts, open_, close, hedge
         self.close_ns = ts + bar_ns
@@ -137,17 +196,8 @@ class _Steps:
         self.position.append(self.book.position)
 
     def run(self, fills: np.ndarray, targets: np.ndarray) -> None:
-        fill_bars = fills.tolist()
-        fill_targets = targets[fills - 1].tolist()
-        if self.hedge is None:
-            self.bars = fill_bars
-            self.cash, self.position = self.book.fill_all(fill_bars, fill_targets, self.open[fills].tolist())
-            return
-        self._run_hedged(fill_bars, fill_targets)
-
-    def _run_hedged(self, fill_bars: list[int], fill_targets: list[float]) -> None:
         book, hedge, count = self.book, self.hedge, len(self.ts)
-        assert hedge is not None
+        fill_bars, fill_targets = fills.tolist(), targets[fills - 1].tolist()
         k, live, settle_bar, check_bar = 0, None, count, None
         while True:
             candidates = [bar for bar in (check_bar, settle_bar if live else None) if bar is not None]
@@ -171,11 +221,3 @@ class _Steps:
                 hedging.settle_put(book, live, int(self.close_ns[bar]), float(self.close[bar]))
                 live, check_bar = None, bar + 1
             self._record(bar)
-
-    def curves(self, count: int, initial_cash: float) -> tuple[np.ndarray, np.ndarray]:
-        """Return cash and position per bar, constant between the recorded bars."""
-        starts = np.array([0, *self.bars], dtype=np.int64)
-        lengths = np.diff(np.append(starts, count))
-        cash = np.repeat(np.array([float(initial_cash), *self.cash]), lengths)
-        position = np.repeat(np.array([0.0, *self.position]), lengths)
-        return cash, position
