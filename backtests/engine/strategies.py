@@ -14,6 +14,7 @@ Ties within `signals.RELATIVE_TOLERANCE` keep the previous target.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -38,7 +39,7 @@ class PutHedge:
     risk_free_rate: float
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class: a name, a parameter schema, and the two ways to compute targets."""
 
     name: ClassVar[str]
@@ -59,14 +60,17 @@ class Strategy:
         """Return the option overlay the engine should run, if any."""
         return None
 
+    @abstractmethod
     def signals(self, bars: pd.DataFrame, params: Params) -> np.ndarray:
-        raise NotImplementedError
+        """Return the target position decided at each bar's close (vectorized)."""
 
+    @abstractmethod
     def initial_state(self, params: Params) -> Any:
-        raise NotImplementedError
+        """Return the rolling state the event engine starts from."""
 
+    @abstractmethod
     def on_bar(self, state: Any, bar: Bar) -> float:
-        raise NotImplementedError
+        """Return the target position decided at this bar's close (event by event)."""
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -111,14 +115,17 @@ class EnterLeaveStrategy(Strategy):
     keeps the position.
     """
 
+    @abstractmethod
     def enter_leave(self, bars: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """Return per bar whether to enter and whether to leave (vectorized)."""
 
+    @abstractmethod
     def running_indicators(self, params: Params) -> Any:
-        raise NotImplementedError
+        """Return the running indicators the event path updates bar by bar."""
 
+    @abstractmethod
     def bar_enter_leave(self, indicators: Any, params: Params, bar: Bar) -> tuple[bool, bool]:
-        raise NotImplementedError
+        """Return whether to enter and whether to leave at this bar's close."""
 
     def signals(self, bars: pd.DataFrame, params: Params) -> np.ndarray:
         return ind.hold_between(*self.enter_leave(bars, params))
