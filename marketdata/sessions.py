@@ -251,10 +251,11 @@ def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> st
         from marketdata.live import SyntheticLiveFeeder
 
         live_feeder = SyntheticLiveFeeder(manager, symbols)
-    with _running_lock:
-        _running[session_id] = manager
     publisher({"type": "state", "symbol": None, "t": None, "data": {"state": manager.state}})
     manager.start()
+    # Registered once its threads run: a stop that came earlier is applied from the row below.
+    with _running_lock:
+        _running[session_id] = manager
     if live_feeder:
         live_feeder.start()
     last_snapshot = 0.0
