@@ -112,9 +112,11 @@ class Import(models.Model):
 
 
 class BarChunk(models.Model):
-    """A month of one symbol's bars of one interval as Parquet: the PostgreSQL read cache.
+    """A month of one symbol's bars of one interval as an Arrow IPC stream: the PostgreSQL read cache.
 
-    Built on first read, deleted by any write that touches its month (store.py).
+    Built on first read, deleted by any write that touches its month (store.py). `version`
+    is drawn at random when the chunk is built, so a server process can keep the decoded
+    table in memory and know, from the version alone, whether it is still this chunk.
     """
 
     pk = models.CompositePrimaryKey("symbol_id", "interval", "month")
@@ -122,6 +124,7 @@ class BarChunk(models.Model):
     interval = models.CharField(max_length=8)
     month = models.DateField()
     rows = models.PositiveIntegerField()
+    version = models.BigIntegerField(default=0)
     data = models.BinaryField()
     built_at = models.DateTimeField(auto_now=True)
 

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 from marketdata import store
-from marketdata.core.bars import empty_bars, filter_regular, resample_bars
+from marketdata.core.bar_tables import (
+    bars_from_table,
+    bars_to_table,
+    empty_bars_table,
+    first_last_ts,
+    shift_ts,
+    table_ts,
+    with_ts,
+)
+from marketdata.core.bars import empty_bars, inside_sessions, resample_bars
 from marketdata.core.calendar import TradingCalendar, get_calendar
 from marketdata.core.intervals import Interval, can_derive, parse_interval
 from marketdata.models import Symbol
@@ -53,8 +64,13 @@ def symbols_overview(*, coverage_days: int = 30) -> list[dict]:
 
 @dataclass(frozen=True)
 class BarsPage:
-    bars: pd.DataFrame  # normalized bar frame, labelled as asked
+    table: pa.Table  # bar table (marketdata.core.bar_tables), labelled as asked
     next_start: pd.Timestamp | None  # open time of the first bar of the next page
+
+    @functools.cached_property
+    def bars(self) -> pd.DataFrame:
+        """The page as a normalized bar frame."""
+        return bars_from_table(self.table)
 
 
 def symbol_resolve(*, ticker: str, venue: str | None = None) -> Symbol:
@@ -105,25 +121,33 @@ def _rows_per_bin(target: Interval, base: Interval) -> int:
     return math.ceil(target.seconds / base.seconds)
 
 
-def _sessions_for(trading: TradingCalendar, raw: pd.DataFrame, target: Interval) -> pd.DataFrame:
-    first = raw["ts"].iloc[0].tz_convert(trading.tz).date() - dt.timedelta(days=1)
-    last = raw["ts"].iloc[-1].tz_convert(trading.tz).date() + dt.timedelta(days=1)
+def _session_dates(trading: TradingCalendar, raw: pa.Table, target: Interval) -> tuple[dt.date, dt.date]:
+    """Return the range of session dates that bars in `raw` can belong to."""
+    first_ts, last_ts = first_last_ts(raw)
+    first = first_ts.tz_convert(trading.tz).date() - dt.timedelta(days=1)
+    last = last_ts.tz_convert(trading.tz).date() + dt.timedelta(days=1)
     if target.is_daily and target.count > 1:
         first = dt.date(first.year, 1, 1)
         last = last + dt.timedelta(days=7 * target.count)
-    return trading.schedule(first, last)
+    return first, last
 
 
 def _derive(
-    raw: pd.DataFrame, *, target: Interval, base: Interval, trading: TradingCalendar, session: str, label: str
-) -> pd.DataFrame:
+    raw: pa.Table, *, target: Interval, base: Interval, trading: TradingCalendar, session: str, label: str
+) -> pa.Table:
+    """Build `target` bars from stored `base` bars (a bar table in, a bar table out)."""
     if base.is_daily:  # stored daily bars are served as they are
-        return raw if label == "left" else raw.assign(ts=raw["ts"] + base.timedelta)
-    sessions = _sessions_for(trading, raw, target)
+        return raw if label == "left" else shift_ts(raw, base.timedelta)
+    first, last = _session_dates(trading, raw, target)
     if target == base:
-        bars = filter_regular(raw, sessions) if session == "regular" else raw
-        return bars if label == "left" else bars.assign(ts=bars["ts"] + base.timedelta)
-    return resample_bars(raw, target, sessions, label=label, session=session, tz=trading.tz)
+        bars = raw
+        if session == "regular":
+            inside = inside_sessions(table_ts(raw), trading.session_edges(first, last))
+            bars = raw if inside.all() else raw.filter(pa.array(inside))
+        return bars if label == "left" else shift_ts(bars, base.timedelta)
+    sessions = trading.schedule(first, last)
+    frame = resample_bars(bars_from_table(raw), target, sessions, label=label, session=session, tz=trading.tz)
+    return bars_to_table(frame)
 
 
 def bars_page(
@@ -144,25 +168,26 @@ def bars_page(
     """
     base = bars_base_interval(symbol=symbol, target=interval)
     if base is None:
-        return BarsPage(empty_bars(), None)
+        return BarsPage(empty_bars_table(), None)
     trading = get_calendar(symbol.calendar)
     read_limit = (limit + 1) * _rows_per_bin(interval, base) + 1
-    raw = store.bars_read(symbol_id=symbol.id, interval=str(base), start=start, end=end, limit=read_limit)
-    if raw.empty:
-        return BarsPage(empty_bars(), None)
-    truncated = len(raw) == read_limit
+    raw = store.bars_read_table(symbol_id=symbol.id, interval=str(base), start=start, end=end, limit=read_limit)
+    if raw.num_rows == 0:
+        return BarsPage(empty_bars_table(), None)
+    truncated = raw.num_rows == read_limit
     bars = _derive(raw, target=interval, base=base, trading=trading, session=session, label="left")
+    opens = table_ts(bars)
     next_start = None
-    if truncated and len(bars) > 0:
-        next_start = bars["ts"].iloc[-1]
-        bars = bars.iloc[:-1]
-    if len(bars) > limit:
-        next_start = bars["ts"].iloc[limit]
-        bars = bars.iloc[:limit]
-    if label == "right" and len(bars):
+    if truncated and bars.num_rows > 0:
+        next_start = pd.Timestamp(int(opens[-1]), tz="UTC")
+        bars = bars.slice(0, bars.num_rows - 1)
+    if bars.num_rows > limit:
+        next_start = pd.Timestamp(int(opens[limit]), tz="UTC")
+        bars = bars.slice(0, limit)
+    if label == "right" and bars.num_rows:
         right = _derive(raw, target=interval, base=base, trading=trading, session=session, label="right")
-        bars = bars.assign(ts=right["ts"].iloc[: len(bars)].to_numpy())
-    return BarsPage(bars.reset_index(drop=True), next_start)
+        bars = with_ts(bars, table_ts(right)[: bars.num_rows])
+    return BarsPage(bars, next_start)
 
 
 def bars_latest(
@@ -173,16 +198,20 @@ def bars_latest(
     if base is None:
         return empty_bars()
     trading = get_calendar(symbol.calendar)
-    raw = store.bars_latest(
-        symbol_id=symbol.id, interval=str(base), count=(count + 1) * _rows_per_bin(interval, base), end=end
+    raw = store.bars_read_table(
+        symbol_id=symbol.id,
+        interval=str(base),
+        end=end,
+        limit=(count + 1) * _rows_per_bin(interval, base),
+        newest=True,
     )
-    if raw.empty:
+    if raw.num_rows == 0:
         return empty_bars()
     bars = _derive(raw, target=interval, base=base, trading=trading, session=session, label="left")
     # The oldest bin may be cut by the read; drop it unless the read reached the first stored bar.
-    if len(bars) > count:
-        bars = bars.iloc[-count:]
-    return bars.reset_index(drop=True)
+    if bars.num_rows > count:
+        bars = bars.slice(bars.num_rows - count)
+    return bars_from_table(bars)
 
 
 @dataclass(frozen=True)

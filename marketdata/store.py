@@ -13,11 +13,15 @@ Frames follow the normalized schema of `marketdata.core.bars`: a `ts` column
 from __future__ import annotations
 
 import datetime as dt
+import json
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+
+from marketdata.core.bar_tables import bars_from_table, bars_to_table, empty_bars_table, table_ts
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
 PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -404,7 +408,8 @@ def read_rows(
     order_by = ", ".join(f"{k} {order}" for k in spec.keys)
     limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
     if _is_postgres() and spec is BARS:
-        return _pg_bars_read_cached(symbol_id, interval, start_ts, end_ts, limit, descending)
+        frame = bars_from_table(_pg_bars_table(symbol_id, interval, start_ts, end_ts, limit, newest=descending))
+        return frame.iloc[::-1].reset_index(drop=True) if descending else frame
     if _is_postgres():
         if start_ts is not None:
             where.append("ts >= %s")
@@ -424,7 +429,6 @@ def read_rows(
 
 def _pg_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql: str) -> pd.DataFrame:
     exprs = []
-    fields = [("count", ">i2")]
     for column in spec.columns:
         if column.kind == "ts":
             exprs.append(column.name)
@@ -434,7 +438,6 @@ def _pg_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql
             exprs.append(column.name)
         else:
             exprs.append(f"COALESCE({column.name}::float8, 'NaN')")
-        fields += [(f"{column.name}_len", ">i4"), (column.name, _PG_BINARY[column.kind][0])]
     query = f"COPY (SELECT {', '.join(exprs)} FROM {spec.table} WHERE {where} ORDER BY {order_by}{limit_sql}) TO STDOUT (FORMAT BINARY)"
     chunks = bytearray()
     with connection.cursor() as cursor:
@@ -442,6 +445,14 @@ def _pg_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql
             for block in copy:
                 chunks += block
     body = memoryview(chunks)[len(PG_COPY_HEADER) : len(chunks) - len(PG_COPY_TRAILER)]
+    return _pg_rows_frame(spec, body)
+
+
+def _pg_rows_frame(spec: TableSpec, body: memoryview | bytes) -> pd.DataFrame:
+    """Turn the tuples of a binary COPY (header and trailer removed) into a frame."""
+    fields = [("count", ">i2")]
+    for column in spec.columns:
+        fields += [(f"{column.name}_len", ">i4"), (column.name, _PG_BINARY[column.kind][0])]
     rows = np.frombuffer(body, dtype=np.dtype(fields))
     data: dict[str, object] = {}
     for column in spec.columns:
@@ -471,6 +482,17 @@ def _next_month(month: pd.Timestamp) -> pd.Timestamp:
     return month + pd.offsets.MonthBegin(1)
 
 
+def _months(first: pd.Timestamp, last: pd.Timestamp) -> list[pd.Timestamp]:
+    """Return the month starts from `first` to `last`, both included."""
+    count = (last.year - first.year) * 12 + last.month - first.month + 1
+    return [
+        pd.Timestamp(
+            year=first.year + (first.month - 1 + k) // 12, month=(first.month - 1 + k) % 12 + 1, day=1, tz="UTC"
+        )
+        for k in range(count)
+    ]
+
+
 def _pg_chunks_invalidate(cursor, symbol_id: int, interval: str, first: pd.Timestamp, last: pd.Timestamp) -> None:
     cursor.execute(
         "DELETE FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month >= %s AND month <= %s",
@@ -478,19 +500,33 @@ def _pg_chunks_invalidate(cursor, symbol_id: int, interval: str, first: pd.Times
     )
 
 
-def _pg_bars_extent(symbol_id: int, interval: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+def _pg_bars_layout(
+    symbol_id: int, interval: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[tuple[pd.Timestamp, pd.Timestamp] | None, dict[dt.date, tuple[int, int]]]:
+    """Return the first and last stored bar time (None: no bars) and {month: (version, rows)} of
+    the stored chunks that [start, end) touches, in one round trip."""
+    # Two index probes: MIN/MAX over the key prefix would visit every row of the symbol.
+    probe = "SELECT ts FROM marketdata_bar WHERE symbol_id = %s AND interval = %s ORDER BY ts {} LIMIT 1"
+    first_month = _month(start).date() if start is not None else dt.date.min
+    last_month = _month(end).date() if end is not None else dt.date.max
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT MIN(ts), MAX(ts) FROM marketdata_bar WHERE symbol_id = %s AND interval = %s", [symbol_id, interval]
+            f"SELECT ({probe.format('ASC')}), ({probe.format('DESC')}),"
+            " (SELECT json_agg(json_build_array(month, version, rows)) FROM marketdata_barchunk"
+            "  WHERE symbol_id = %s AND interval = %s AND month >= %s AND month <= %s)",
+            [symbol_id, interval, symbol_id, interval, symbol_id, interval, first_month, last_month],
         )
-        first, last = cursor.fetchone()
-    return None if first is None else (_utc(first), _utc(last))
+        first, last, chunks = cursor.fetchone()
+    if isinstance(chunks, str):
+        chunks = json.loads(chunks)
+    listed = {dt.date.fromisoformat(month): (version, rows) for month, version, rows in chunks or []}
+    return (None if first is None else (_utc(first), _utc(last))), listed
 
 
 def _arrow_bytes(frame: pd.DataFrame) -> bytes:
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = bars_to_table(frame)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -503,81 +539,181 @@ def _arrow_table(data: bytes | memoryview):
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
+class ChunkMemory:
+    """Decoded chunk tables kept by this process, least recently used first out.
+
+    An entry is `(version, table)`; a reader uses it only when the database still holds
+    a chunk of that version, so a rebuilt or deleted chunk is never served from here.
+    """
+
+    def __init__(self, budget_bytes: int) -> None:
+        import collections
+        import threading
+
+        self.budget_bytes = budget_bytes
+        self.used_bytes = 0
+        self._entries: collections.OrderedDict[tuple, tuple[int, object]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def versions(self, keys: list[tuple]) -> dict[tuple, int]:
+        with self._lock:
+            return {key: self._entries[key][0] for key in keys if key in self._entries}
+
+    def get(self, key: tuple, version: int):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, version: int, table) -> None:
+        size = table.nbytes
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.used_bytes -= old[1].nbytes
+            if size > self.budget_bytes:
+                return
+            self._entries[key] = (version, table)
+            self.used_bytes += size
+            while self.used_bytes > self.budget_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.used_bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.used_bytes = 0
+
+
+_chunk_memory: ChunkMemory | None = None
+
+
+def chunk_memory() -> ChunkMemory:
+    """This process's chunk memory, sized by settings.BAR_CHUNK_MEMORY_MB."""
+    global _chunk_memory
+    if _chunk_memory is None:
+        from django.conf import settings
+
+        _chunk_memory = ChunkMemory(settings.BAR_CHUNK_MEMORY_MB * 1024 * 1024)
+    return _chunk_memory
+
+
+def _chunk_key(symbol_id: int, interval: str, month: dt.date) -> tuple:
+    return (connection.settings_dict["NAME"], symbol_id, interval, month)
+
+
 def _pg_chunk_build(symbol_id: int, interval: str, month: pd.Timestamp):
-    """Build (or find, if another reader just built it) the chunk of one month; return its table."""
+    """Build (or find, if another reader just built it) the chunk of one month; return (version, table)."""
     key = [symbol_id, interval, month.date()]
     with transaction.atomic(), connection.cursor() as cursor:
         # Writers hold the same lock while they change rows and drop chunks: no stale chunk.
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_SPACE, symbol_id])
         cursor.execute(
-            "SELECT data FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month = %s", key
+            "SELECT version, data FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month = %s", key
         )
         found = cursor.fetchone()
         if found is not None:
-            return _arrow_table(found[0])
+            return found[0], _arrow_table(found[1])
         where = "symbol_id = %s AND interval = %s AND ts >= %s AND ts < %s"
         params = [symbol_id, interval, month.to_pydatetime(), _next_month(month).to_pydatetime()]
-        data = _arrow_bytes(_pg_read(BARS, where, params, "ts ASC", ""))
+        frame = _pg_read(BARS, where, params, "ts ASC", "")
+        data, version = _arrow_bytes(frame), secrets.randbits(62) + 1
         cursor.execute(
-            "INSERT INTO marketdata_barchunk (symbol_id, interval, month, rows, data, built_at) "
-            "VALUES (%s, %s, %s, 0, %s, now()) ON CONFLICT DO NOTHING",
-            [*key, data],
+            "INSERT INTO marketdata_barchunk (symbol_id, interval, month, rows, version, data, built_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+            [*key, len(frame), version, data],
         )
-    return _arrow_table(data)
+    return version, _arrow_table(data)
 
 
-def _pg_chunks(symbol_id: int, interval: str, months: list[pd.Timestamp]) -> list:
-    """Return the Arrow tables of `months` in order, building the missing chunks."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT month, data FROM marketdata_barchunk WHERE symbol_id = %s AND interval = %s AND month = ANY(%s)",
-            [symbol_id, interval, [m.date() for m in months]],
-        )
-        found = {month: data for month, data in cursor.fetchall()}
-    return [
-        _arrow_table(found[m.date()]) if m.date() in found else _pg_chunk_build(symbol_id, interval, m) for m in months
-    ]
+def _pg_chunks(symbol_id: int, interval: str, months: list[pd.Timestamp], listed: dict) -> list:
+    """Return the Arrow tables of `months` in order: from this process's memory when it holds the
+    listed version, else in one query (binary results: no hex-encoded bytea), else built."""
+    import psycopg
+
+    memory = chunk_memory()
+    tables: dict[dt.date, object] = {}
+    for month in months:
+        day = month.date()
+        if day in listed:
+            table = memory.get(_chunk_key(symbol_id, interval, day), listed[day][0])
+            if table is not None:
+                tables[day] = table
+    wanted = [m.date() for m in months if m.date() in listed and m.date() not in tables]
+    if wanted:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                "SELECT month, version, data FROM marketdata_barchunk"
+                " WHERE symbol_id = %s AND interval = %s AND month = ANY(%s::date[])",
+                [symbol_id, interval, wanted],
+                binary=True,
+            )
+            for day, version, data in cursor.fetchall():
+                tables[day] = _arrow_table(data)
+                memory.put(_chunk_key(symbol_id, interval, day), version, tables[day])
+    for month in months:
+        if month.date() not in tables:  # not stored yet (or deleted since it was listed)
+            version, tables[month.date()] = _pg_chunk_build(symbol_id, interval, month)
+            memory.put(_chunk_key(symbol_id, interval, month.date()), version, tables[month.date()])
+    return [tables[m.date()] for m in months]
 
 
-def _pg_bars_read_cached(
+def _table_between(table, low: pd.Timestamp, high: pd.Timestamp):
+    """Slice a chunk (sorted by ts) to low <= ts < high, without copying."""
+    first, stop = np.searchsorted(table_ts(table), [low.value, high.value])
+    return table.slice(first, stop - first)
+
+
+def _pg_bars_table(
     symbol_id: int,
     interval: str | None,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     limit: int | None,
-    descending: bool,
-) -> pd.DataFrame:
+    newest: bool,
+):
+    """Return the bars with start <= ts < end from the month chunks, oldest first; with
+    `limit`, the first `limit` of them (the last `limit` when `newest`)."""
     import pyarrow as pa
 
-    extent = _pg_bars_extent(symbol_id, interval)
-    empty = _pg_read(BARS, "false", [], "ts", "")
+    extent, listed = _pg_bars_layout(symbol_id, interval, start, end)
     if extent is None:
-        return empty
+        return empty_bars_table()
     last = extent[1] + pd.Timedelta(1, "ns")
     low = extent[0] if start is None else max(start, extent[0])
     high = last if end is None else min(end, last)
     if high <= low:
-        return empty
-    months = list(pd.date_range(_month(low), _month(high - pd.Timedelta(1, "ns")), freq="MS"))
-    if descending:
+        return empty_bars_table()
+    months = _months(_month(low), _month(high - pd.Timedelta(1, "ns")))
+    if newest:
         months.reverse()
-    tables, rows = [], 0
-    for first in range(0, len(months), CHUNK_BATCH_MONTHS):
-        batch = _pg_chunks(symbol_id, interval, months[first : first + CHUNK_BATCH_MONTHS])
-        tables.extend(batch)
-        rows += sum(table.num_rows for table in batch)
-        if limit is not None and rows >= limit:
-            break
-    if descending:
+    tables, rows, taken = [], 0, 0
+    while taken < len(months) and (limit is None or rows < limit):
+        # Enough months for the limit by the listed row counts (at most a batch of unbuilt ones).
+        batch = []
+        expected = rows
+        for month in months[taken:]:
+            batch.append(month)
+            expected += listed.get(month.date(), (0, 0))[1]
+            unbuilt = sum(1 for m in batch if m.date() not in listed)
+            if limit is not None and (expected >= limit or unbuilt >= CHUNK_BATCH_MONTHS):
+                break
+        taken += len(batch)
+        for table in _pg_chunks(symbol_id, interval, batch, listed):
+            table = _table_between(table, low, high)
+            tables.append(table)
+            rows += table.num_rows
+    if newest:
         tables.reverse()
-    frame = pa.concat_tables(tables).to_pandas() if tables else empty
-    frame["ts"] = frame["ts"].dt.as_unit("ns")
-    frame = frame.loc[(frame["ts"] >= low) & (frame["ts"] < high)]
-    if descending:
-        frame = frame.iloc[::-1]
-    if limit is not None:
-        frame = frame.iloc[:limit]
-    return frame.reset_index(drop=True)
+    if not tables:
+        return empty_bars_table()
+    table = pa.concat_tables(tables)
+    if limit is not None and table.num_rows > limit:
+        table = table.slice(table.num_rows - limit) if newest else table.slice(0, limit)
+    return table
 
 
 def _sqlite_read(spec: TableSpec, where: str, params: list, order_by: str, limit_sql: str) -> pd.DataFrame:
@@ -606,6 +742,25 @@ def bars_read(**kwargs) -> pd.DataFrame:
     return read_rows(BARS, **kwargs)
 
 
+def bars_read_table(
+    *,
+    symbol_id: int,
+    interval: str,
+    start: dt.datetime | pd.Timestamp | None = None,
+    end: dt.datetime | pd.Timestamp | None = None,
+    limit: int | None = None,
+    newest: bool = False,
+):
+    """Return bars with start <= ts < end as an Arrow bar table, oldest first; with `limit`,
+    the first `limit` of them (the newest `limit` when `newest`)."""
+    if _is_postgres():
+        return _pg_bars_table(symbol_id, interval, _utc(start), _utc(end), limit, newest)
+    frame = read_rows(
+        BARS, symbol_id=symbol_id, interval=interval, start=start, end=end, limit=limit, descending=newest
+    )
+    return bars_to_table(frame.iloc[::-1].reset_index(drop=True) if newest else frame)
+
+
 def trades_read(**kwargs) -> pd.DataFrame:
     return read_rows(TRADES, **kwargs)
 
@@ -616,8 +771,7 @@ def quotes_read(**kwargs) -> pd.DataFrame:
 
 def bars_latest(*, symbol_id: int, interval: str, count: int, end: pd.Timestamp | None = None) -> pd.DataFrame:
     """Return the newest `count` bars before `end` (all when None), oldest first."""
-    newest = read_rows(BARS, symbol_id=symbol_id, interval=interval, end=end, limit=count, descending=True)
-    return newest.iloc[::-1].reset_index(drop=True)
+    return bars_from_table(bars_read_table(symbol_id=symbol_id, interval=interval, end=end, limit=count, newest=True))
 
 
 def bar_intervals(*, symbol_id: int) -> list[str]:

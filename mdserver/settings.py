@@ -169,6 +169,9 @@ SCHWAB_TOKEN_PATH = env.str("SCHWAB_TOKEN_PATH", str(VAR_DIR / "schwab-token.jso
 # Cached provider ranges older than this many seconds count as expired and are fetched
 # again; 0 (the default) keeps them forever (paid data is not bought twice).
 FETCH_CACHE_MAX_AGE_S = env.int("MDSERVER_FETCH_CACHE_MAX_AGE", 0, minimum=0)
+# Bar chunks (a month of one symbol's bars, the PostgreSQL read cache) this process keeps
+# decoded in memory, checked against the database's chunk version on every read.
+BAR_CHUNK_MEMORY_MB = env.int("MDSERVER_BAR_CHUNK_MEMORY_MB", 256, minimum=0)
 # Celery beat: poll these crypto symbols' 1m bars every minute, e.g. "binance:BTC/USDT,okx:ETH/USDT".
 # Off (empty) by default; run `make beat` next to a worker to use it.
 CRYPTO_POLL = [tuple(item.split(":", 1)) for item in env.list("MDSERVER_CRYPTO_POLL", []) if ":" in item]

@@ -134,7 +134,7 @@ class BarsApi(APIView):
             "label": params["label"],
         }
         return respond(
-            request, page.bars, fields=BAR_FIELDS, key="bars", envelope=envelope, next_link=link,
+            request, page.table, fields=BAR_FIELDS, key="bars", envelope=envelope, next_link=link,
             output=params["format"], filename=f"{symbol.ticker}-{params['interval']}".replace("/", ""),
         )  # fmt: skip
 

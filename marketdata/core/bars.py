@@ -421,11 +421,19 @@ class _Schedule:
         return np.where(found, following, -1), following
 
 
+def inside_sessions(ts_ns: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Return per time (int64 UTC ns) whether it lies in a session [open, close).
+
+    `edges` are open0, close0, open1, close1, ... in order (`TradingCalendar.session_edges`).
+    """
+    return (_count_passed(ts_ns, edges) & 1).astype(bool)
+
+
 def filter_regular(frame: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     """Keep the bars whose ts lies in a session's regular hours [open, close)."""
     if frame.empty:
         return frame.reset_index(drop=True)
-    inside, _ = _Schedule.from_frame(sessions).locate(_utc_ns(frame["ts"], "ts"))
+    inside = inside_sessions(_utc_ns(frame["ts"], "ts"), _Schedule.from_frame(sessions).edges)
     if inside.all():
         return frame.reset_index(drop=True)
     return frame.loc[inside].reset_index(drop=True)

@@ -177,6 +177,7 @@ class TradingCalendar:
         self.name = name
         self.tz = ZoneInfo(str(self._calendar.tz))
         self._years: dict[int, pd.DataFrame] = {}
+        self._edge_years: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._holiday_years: dict[int, list[tuple[dt.date, str]]] = {}
         self._lock = threading.Lock()
 
@@ -207,6 +208,28 @@ class TradingCalendar:
         with self._lock:
             self._years[year] = frame
         return frame
+
+    def _year_edges(self, year: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            cached = self._edge_years.get(year)
+        if cached is None:
+            frame = self._year_schedule(year)
+            edges = np.empty(2 * len(frame), dtype=np.int64)
+            edges[0::2], edges[1::2] = _ns(frame["open"]), _ns(frame["close"])
+            cached = (frame.index.to_numpy(dtype="datetime64[ns]").view(np.int64), edges)
+            with self._lock:
+                self._edge_years[year] = cached
+        return cached
+
+    def session_edges(self, start: dt.date, end: dt.date) -> np.ndarray:
+        """Return open0, close0, open1, close1, ... (int64 UTC ns) of the sessions dated start..end."""
+        bounds = np.array([np.datetime64(start, "ns"), np.datetime64(end, "ns")]).view(np.int64)
+        parts = []
+        for year in range(start.year, end.year + 1):
+            dates, edges = self._year_edges(year)
+            first, stop = np.searchsorted(dates, bounds, side="left")[0], np.searchsorted(dates, bounds[1], "right")
+            parts.append(edges[2 * first : 2 * stop])
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def schedule(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Return sessions with dates in [start, end]: index `date`, columns open, close (UTC), early_close."""

@@ -127,3 +127,69 @@ def test_reads_see_every_write_across_months_and_replaces(symbol):
     assert window["ts"].tolist() == november["ts"].iloc[-3:].tolist() + december["ts"].iloc[:1].tolist()
     store.bars_delete(symbol_id=symbol.id, interval="1m")
     assert store.bars_read(symbol_id=symbol.id, interval="1m").empty
+
+
+@pytest.fixture
+def postgres_only(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the month-chunk read cache exists on PostgreSQL only")
+
+
+def test_chunk_memory_serves_repeated_reads_and_drops_a_rewritten_month(symbol, postgres_only, monkeypatch):
+    import datetime as dt
+
+    november = synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 25), dt.date(2024, 11, 29))
+    december = synthetic_bars("ACME", "XNYS", dt.date(2024, 12, 2), dt.date(2024, 12, 3))
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=pd.concat([november, december], ignore_index=True))
+    decoded = []
+    real_decode = store._arrow_table
+    monkeypatch.setattr(store, "_arrow_table", lambda data: decoded.append(1) or real_decode(data))
+
+    first = store.bars_read(symbol_id=symbol.id, interval="1m")  # builds both months
+    built = len(decoded)
+    again = store.bars_read(symbol_id=symbol.id, interval="1m")
+    assert len(decoded) == built  # nothing fetched or decoded: both months came from memory
+    pd.testing.assert_frame_equal(again, first)
+
+    changed = december.iloc[:3].assign(close=december["close"].iloc[:3] + 0.01, high=december["high"].iloc[:3] + 1)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=changed, on_conflict="replace")
+    after = store.bars_read(symbol_id=symbol.id, interval="1m")
+    assert len(decoded) == built + 1  # only December was rebuilt; November still from memory
+    np.testing.assert_array_equal(after["close"].iloc[len(november) : len(november) + 3], changed["close"])
+    pd.testing.assert_frame_equal(after.iloc[: len(november)], first.iloc[: len(november)])
+
+
+def test_a_process_with_an_older_chunk_in_memory_reads_the_new_version(symbol, postgres_only):
+    import datetime as dt
+
+    from django.db import connection
+
+    bars = synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 25), dt.date(2024, 11, 26))
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=bars)
+    store.bars_read(symbol_id=symbol.id, interval="1m")
+    # Another server process rewrites the month: its chunk row now has a new version and payload.
+    other = bars.assign(volume=bars["volume"] + 1)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE marketdata_bar SET volume = volume + 1 WHERE symbol_id = %s", [symbol.id])
+        cursor.execute(
+            "UPDATE marketdata_barchunk SET version = version + 1, data = %s WHERE symbol_id = %s",
+            [store._arrow_bytes(other), symbol.id],
+        )
+    np.testing.assert_array_equal(store.bars_read(symbol_id=symbol.id, interval="1m")["volume"], other["volume"])
+
+
+def test_chunk_memory_keeps_to_its_budget_and_versions():
+    import pyarrow as pa
+
+    memory = store.ChunkMemory(budget_bytes=2 * 8 * 1000)
+    tables = {month: pa.table({"x": np.full(1000, float(month))}) for month in range(3)}
+    for month, table in tables.items():
+        memory.put(("db", 1, "1m", month), 7, table)
+    assert memory.used_bytes <= memory.budget_bytes
+    assert memory.get(("db", 1, "1m", 0), 7) is None  # the least recently used went first
+    assert memory.get(("db", 1, "1m", 2), 7) is tables[2]
+    assert memory.get(("db", 1, "1m", 2), 8) is None  # another version of the chunk is not this one
+    memory.put(("db", 1, "1m", 9), 1, pa.table({"x": np.zeros(5000)}))  # larger than the budget: not kept
+    assert memory.get(("db", 1, "1m", 9), 1) is None

@@ -253,3 +253,23 @@ def test_session_at_agrees_with_next_close_and_next_open(minute):
     else:
         assert session["open"] <= ts < session["close"] == XNYS.next_close(ts)
         assert XNYS.next_open(ts) > session["close"]
+
+
+@pytest.mark.parametrize("name", ["XNYS", "CME_Globex_Metals", "24/7"])
+def test_session_edges_are_the_schedule_opens_and_closes_across_years(name):
+    calendar = get_calendar(name)
+    start, end = dt.date(2023, 12, 20), dt.date(2025, 1, 10)
+    schedule = calendar.schedule(start, end)
+    edges = calendar.session_edges(start, end)
+    assert len(edges) == 2 * len(schedule)
+    assert edges[0::2].tolist() == [ts.value for ts in schedule["open"]]
+    assert edges[1::2].tolist() == [ts.value for ts in schedule["close"]]
+    thanksgiving = dt.date(2024, 11, 28)
+    assert calendar.session_edges(thanksgiving, thanksgiving).size == 2 * len(
+        calendar.schedule(thanksgiving, thanksgiving)
+    )
+    assert calendar.session_edges(dt.date(2024, 11, 30), dt.date(2024, 12, 1)).size == (4 if name == "24/7" else 0)
+
+
+def test_xnys_has_no_session_edges_on_thanksgiving():
+    assert XNYS.session_edges(dt.date(2024, 11, 28), dt.date(2024, 11, 28)).size == 0

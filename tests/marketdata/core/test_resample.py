@@ -592,3 +592,18 @@ def test_resample_right_label_is_left_label_shifted_to_bin_end(data, text):
     expected = np.minimum(ns(left["ts"]) + interval.seconds * 10**9, ns(sessions["close"])[session_of_bar])
     np.testing.assert_array_equal(ns(right["ts"]), expected)
     pd.testing.assert_frame_equal(left.drop(columns="ts"), right.drop(columns="ts"))
+
+
+def test_inside_sessions_is_regular_hours_half_open_on_a_half_day():
+    from marketdata.core.bars import inside_sessions
+
+    start, end = dt.date(2024, 11, 29), dt.date(2024, 12, 2)
+    edges = XNYS.session_edges(start, end)
+    ts = minute_range(utc("2024-11-29 14:00"), utc("2024-12-02 22:00"))
+    inside = inside_sessions(ts.asi8, edges)
+    kept = ts[inside]
+    # Black Friday closes at 13:00 New York (18:00Z); Monday runs 14:30Z to 21:00Z.
+    assert kept[0] == utc("2024-11-29 14:30") and utc("2024-11-29 17:59") in kept
+    assert utc("2024-11-29 18:00") not in kept and utc("2024-12-02 21:00") not in kept
+    assert len(kept) == 210 + 390
+    assert (filter_regular(make_bars(ts), XNYS.schedule(start, end))["ts"] == kept).all()
