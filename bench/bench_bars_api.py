@@ -42,9 +42,9 @@ def run() -> list[dict]:
             return response.content
 
         assert len(pd.read_parquet(io.BytesIO(fetch("parquet")))) == len(frame)
-        local_s = best_of(lambda: pd.read_parquet(local), repeat=7)
-        parquet_s = best_of(lambda: fetch("parquet"), repeat=5)
-        json_s = best_of(lambda: fetch("json"), repeat=5)
+        local_s = best_of(lambda: pd.read_parquet(local), repeat=15)
+        parquet_s = best_of(lambda: fetch("parquet"), repeat=15)
+        json_s = best_of(lambda: fetch("json"), repeat=15)
 
     def result(name: str, seconds: float, goal: str) -> dict:
         return {

@@ -2,7 +2,10 @@
 
 PostgreSQL: ingest streams a binary COPY (built with numpy, no per-row Python)
 into a temporary table, then `INSERT ... ON CONFLICT` (skip or replace); reads
-stream a binary `COPY (SELECT ...) TO STDOUT` straight into numpy arrays.
+stream a binary `COPY (SELECT ...) TO STDOUT` straight into numpy arrays. Bar reads
+go through month chunks (Arrow IPC in `marketdata_barchunk`, built on first read,
+dropped by writes under an advisory lock) that each server process also keeps
+decoded in memory while the database lists the same chunk version.
 SQLite (the embedded default): the same operations through plain
 `executemany` and `SELECT`.
 
@@ -688,6 +691,7 @@ def _pg_bars_table(
     if high <= low:
         return empty_bars_table()
     months = _months(_month(low), _month(high - pd.Timedelta(1, "ns")))
+    edge_months = (months[0], months[-1])
     if newest:
         months.reverse()
     tables, rows, taken = [], 0, 0
@@ -702,8 +706,9 @@ def _pg_bars_table(
             if limit is not None and (expected >= limit or unbuilt >= CHUNK_BATCH_MONTHS):
                 break
         taken += len(batch)
-        for table in _pg_chunks(symbol_id, interval, batch, listed):
-            table = _table_between(table, low, high)
+        for month, table in zip(batch, _pg_chunks(symbol_id, interval, batch, listed), strict=True):
+            if month in (edge_months[0], edge_months[-1]):  # months in between lie wholly inside
+                table = _table_between(table, low, high)
             tables.append(table)
             rows += table.num_rows
     if newest:

@@ -110,6 +110,8 @@ def _parquet(table: pa.Table) -> bytes:
         compression="lz4",
         use_dictionary=False,
         column_encoding=_column_encodings(table.schema) or None,
+        # Statistics only where readers prune by them: the time column.
+        write_statistics=[field.name for field in table.schema if pa.types.is_timestamp(field.type)] or False,
     )
     return sink.getvalue().to_pybytes()
 

@@ -189,3 +189,29 @@ def test_market_data_compat_buffer_and_history(user_api, staff_user, db):
 
 def test_anonymous_cannot_read_bars(api, stored_bars):
     assert api.get("/api/v1/bars?symbol=ACME").status_code == 401
+
+
+def test_missing_trade_count_and_vwap_are_null_in_every_format(user_api, symbol):
+    import datetime as dt
+
+    from marketdata.providers.synthetic import synthetic_bars
+
+    stored = synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 26), dt.date(2024, 11, 26))
+    stored.loc[[0, 5], "trade_count"] = np.nan
+    stored.loc[[1, 5], "vwap"] = np.nan
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=stored)
+    url = "/api/v1/bars?symbol=ACME&start=2024-11-26&end=2024-11-27&limit=10"
+
+    bars = user_api.get(url).json()["bars"]
+    assert [bar["n"] for bar in bars[:2]] == [None, int(stored["trade_count"].iloc[1])]
+    assert [bars[1]["vwap"], bars[5]["vwap"], bars[5]["n"]] == [None, None, None]
+    assert bars[2]["vwap"] == stored["vwap"].iloc[2] and bars[2]["o"] == stored["open"].iloc[2]
+
+    table = pd.read_parquet(io.BytesIO(user_api.get(url + "&format=parquet").content))
+    assert str(table["n"].dtype) == "Int64" and str(table["t"].dtype) == "datetime64[ns, UTC]"
+    assert table["n"].isna().tolist()[:6] == [True, False, False, False, False, True]
+    assert table["vwap"].isna().tolist()[:6] == [False, True, False, False, False, True]
+    np.testing.assert_array_equal(table["c"].to_numpy(), stored["close"].iloc[:10].to_numpy())
+
+    csv = pd.read_csv(io.StringIO(user_api.get(url + "&format=csv").content.decode()))
+    assert csv["n"].isna().tolist()[:6] == [True, False, False, False, False, True]
