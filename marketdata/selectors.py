@@ -94,9 +94,13 @@ def symbol_resolve(*, ticker: str, venue: str | None = None) -> Symbol:
     return found[0]
 
 
-def bars_base_interval(*, symbol: Symbol, target: Interval) -> Interval | None:
+def bars_base_interval(
+    *, symbol: Symbol, target: Interval, stored_intervals: list[str] | None = None
+) -> Interval | None:
     """Return the finest stored interval that `target` can be built from (None: nothing stored)."""
-    stored = [parse_interval(text) for text in store.bar_intervals(symbol_id=symbol.id)]
+    if stored_intervals is None:
+        stored_intervals = store.bar_intervals(symbol_id=symbol.id)
+    stored = [parse_interval(text) for text in stored_intervals]
     if not stored:
         return None
     usable = sorted((base for base in stored if can_derive(target, base)), key=lambda base: base.seconds)
@@ -166,12 +170,20 @@ def bars_page(
     (limit + 1) bins' worth of base rows; when the read was cut short, its last bin
     may be incomplete, so that bin opens the next page instead.
     """
-    base = bars_base_interval(symbol=symbol, target=interval)
+    layouts = store.bar_layouts(symbol_id=symbol.id, start=start, end=end)
+    base = bars_base_interval(symbol=symbol, target=interval, stored_intervals=list(layouts))
     if base is None:
         return BarsPage(empty_bars_table(), None)
     trading = get_calendar(symbol.calendar)
     read_limit = (limit + 1) * _rows_per_bin(interval, base) + 1
-    raw = store.bars_read_table(symbol_id=symbol.id, interval=str(base), start=start, end=end, limit=read_limit)
+    raw = store.bars_read_table(
+        symbol_id=symbol.id,
+        interval=str(base),
+        start=start,
+        end=end,
+        limit=read_limit,
+        layout=layouts[str(base)],
+    )
     if raw.num_rows == 0:
         return BarsPage(empty_bars_table(), None)
     truncated = raw.num_rows == read_limit

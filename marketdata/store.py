@@ -503,27 +503,64 @@ def _pg_chunks_invalidate(cursor, symbol_id: int, interval: str, first: pd.Times
     )
 
 
-def _pg_bars_layout(
-    symbol_id: int, interval: str, start: pd.Timestamp | None, end: pd.Timestamp | None
-) -> tuple[tuple[pd.Timestamp, pd.Timestamp] | None, dict[dt.date, tuple[int, int]]]:
-    """Return the first and last stored bar time (None: no bars) and {month: (version, rows)} of
-    the stored chunks that [start, end) touches, in one round trip."""
-    # Two index probes: MIN/MAX over the key prefix would visit every row of the symbol.
-    probe = "SELECT ts FROM marketdata_bar WHERE symbol_id = %s AND interval = %s ORDER BY ts {} LIMIT 1"
-    first_month = _month(start).date() if start is not None else dt.date.min
-    last_month = _month(end).date() if end is not None else dt.date.max
+@dataclass(frozen=True)
+class BarsLayout:
+    """What a PostgreSQL bar read of one interval needs first: the first and last stored bar
+    time (None: no bars) and {month: (version, rows)} of the stored chunks the range touches."""
+
+    extent: tuple[pd.Timestamp, pd.Timestamp] | None
+    chunks: dict[dt.date, tuple[int, int]]
+
+
+_STORED_INTERVALS_SQL = (
+    "WITH RECURSIVE found(interval) AS ("
+    " SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %(symbol)s"
+    " UNION ALL"
+    " SELECT (SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %(symbol)s AND interval > found.interval)"
+    " FROM found WHERE found.interval IS NOT NULL"
+    ") SELECT interval FROM found WHERE interval IS NOT NULL"
+)
+
+
+def _pg_bars_layouts(
+    symbol_id: int, intervals: list[str] | None, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> dict[str, BarsLayout]:
+    """Return the layout of each of `intervals` (None: every stored interval, found by a skip
+    scan over the primary key) for a read of [start, end), in one round trip."""
+    # Two index probes per interval: MIN/MAX over the key prefix would visit every row of the symbol.
+    probe = "SELECT ts FROM marketdata_bar b WHERE b.symbol_id = %(symbol)s AND b.interval = i.interval ORDER BY ts {} LIMIT 1"
+    wanted = _STORED_INTERVALS_SQL if intervals is None else "SELECT unnest(%(intervals)s::text[]) AS interval"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT ({probe.format('ASC')}), ({probe.format('DESC')}),"
-            " (SELECT json_agg(json_build_array(month, version, rows)) FROM marketdata_barchunk"
-            "  WHERE symbol_id = %s AND interval = %s AND month >= %s AND month <= %s)",
-            [symbol_id, interval, symbol_id, interval, symbol_id, interval, first_month, last_month],
+            f"SELECT i.interval, ({probe.format('ASC')}), ({probe.format('DESC')}),"
+            " (SELECT json_agg(json_build_array(month, version, rows)) FROM marketdata_barchunk c"
+            "  WHERE c.symbol_id = %(symbol)s AND c.interval = i.interval AND month >= %(first)s AND month <= %(last)s)"
+            f" FROM ({wanted}) i",
+            {
+                "symbol": symbol_id,
+                "intervals": intervals,
+                "first": _month(start).date() if start is not None else dt.date.min,
+                "last": _month(end).date() if end is not None else dt.date.max,
+            },
         )
-        first, last, chunks = cursor.fetchone()
-    if isinstance(chunks, str):
-        chunks = json.loads(chunks)
-    listed = {dt.date.fromisoformat(month): (version, rows) for month, version, rows in chunks or []}
-    return (None if first is None else (_utc(first), _utc(last))), listed
+        rows = cursor.fetchall()
+    layouts = {}
+    for interval, first, last, chunks in rows:
+        if isinstance(chunks, str):
+            chunks = json.loads(chunks)
+        listed = {dt.date.fromisoformat(month): (version, count) for month, version, count in chunks or []}
+        layouts[interval] = BarsLayout(None if first is None else (_utc(first), _utc(last)), listed)
+    return layouts
+
+
+def bar_layouts(
+    *, symbol_id: int, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> dict[str, BarsLayout | None]:
+    """Return the stored base intervals of a symbol, each with what a read of [start, end) of it
+    needs (PostgreSQL; None on SQLite), in one round trip: pass it on to `bars_read_table`."""
+    if not _is_postgres():
+        return dict.fromkeys(bar_intervals(symbol_id=symbol_id))
+    return _pg_bars_layouts(symbol_id, None, _utc(start), _utc(end))
 
 
 def _arrow_bytes(frame: pd.DataFrame) -> bytes:
@@ -677,12 +714,15 @@ def _pg_bars_table(
     end: pd.Timestamp | None,
     limit: int | None,
     newest: bool,
+    layout: BarsLayout | None = None,
 ):
     """Return the bars with start <= ts < end from the month chunks, oldest first; with
     `limit`, the first `limit` of them (the last `limit` when `newest`)."""
     import pyarrow as pa
 
-    extent, listed = _pg_bars_layout(symbol_id, interval, start, end)
+    if layout is None:
+        layout = _pg_bars_layouts(symbol_id, [interval], start, end)[interval]
+    extent, listed = layout.extent, layout.chunks
     if extent is None:
         return empty_bars_table()
     last = extent[1] + pd.Timedelta(1, "ns")
@@ -755,11 +795,13 @@ def bars_read_table(
     end: dt.datetime | pd.Timestamp | None = None,
     limit: int | None = None,
     newest: bool = False,
+    layout: BarsLayout | None = None,
 ):
     """Return bars with start <= ts < end as an Arrow bar table, oldest first; with `limit`,
-    the first `limit` of them (the newest `limit` when `newest`)."""
+    the first `limit` of them (the newest `limit` when `newest`). `layout` is this interval's
+    entry of `bar_layouts` for the same range, when the caller already has it."""
     if _is_postgres():
-        return _pg_bars_table(symbol_id, interval, _utc(start), _utc(end), limit, newest)
+        return _pg_bars_table(symbol_id, interval, _utc(start), _utc(end), limit, newest, layout)
     frame = read_rows(
         BARS, symbol_id=symbol_id, interval=interval, start=start, end=end, limit=limit, descending=newest
     )
@@ -782,15 +824,7 @@ def bars_latest(*, symbol_id: int, interval: str, count: int, end: pd.Timestamp 
 def bar_intervals(*, symbol_id: int) -> list[str]:
     """Return the base intervals stored for a symbol (a skip scan over the primary key)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE found(interval) AS ("
-            " SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %s"
-            " UNION ALL"
-            " SELECT (SELECT MIN(interval) FROM marketdata_bar WHERE symbol_id = %s AND interval > found.interval)"
-            " FROM found WHERE found.interval IS NOT NULL"
-            ") SELECT interval FROM found WHERE interval IS NOT NULL",
-            [symbol_id, symbol_id],
-        )
+        cursor.execute(_STORED_INTERVALS_SQL, {"symbol": symbol_id})
         return [row[0] for row in cursor.fetchall()]
 
 
