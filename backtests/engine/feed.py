@@ -77,23 +77,50 @@ def utc_index(ns: np.ndarray, name: str | None = None) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]"), dtype=UTC_NS, name=name)
 
 
-def bar_columns(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (ts ns, open, high, low, close, volume) arrays of a bar frame sorted by `ts`."""
-    missing = [name for name in ("ts", "open", "high", "low", "close") if name not in bars.columns]
+class FrameColumns(NamedTuple):
+    """The checked columns of a bar frame: `ts` as the frame holds it and as UTC ns, then float64 arrays."""
+
+    times: pd.Series
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+def frame_columns(bars: pd.DataFrame) -> FrameColumns:
+    """Return the columns of a bar frame sorted by `ts`, checking names, time order and finite prices."""
+    columns = bars.columns
+    missing = [name for name in ("ts", "open", "high", "low", "close") if name not in columns]
     if missing:
         raise ValueError(f"bar frame is missing columns: {', '.join(missing)}")
     times = bars["ts"]
     if not isinstance(times.dtype, pd.DatetimeTZDtype):
         raise ValueError(f"ts must be timezone-aware datetimes (UTC), got dtype {times.dtype}")
-    ts = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if times.dtype.unit == "ns":
+        ts = times.array.asi8  # the column's own memory, as to_numpy(dtype="datetime64[ns]") gives it
+        ts.flags.writeable = False
+    else:
+        ts = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
         raise ValueError("bar times must be strictly increasing")
-    prices = [bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close")]
-    volume = bars["volume"].to_numpy(dtype=np.float64) if "volume" in bars.columns else np.zeros(len(ts))
+    prices = [_floats(bars[name]) for name in ("open", "high", "low", "close")]
+    volume = _floats(bars["volume"]) if "volume" in columns else np.zeros(len(ts))
     for name, values in zip(("open", "high", "low", "close"), prices, strict=True):
         if not np.isfinite(values).all():
             raise ValueError(f"bar column {name} has missing or infinite values")
-    return ts, *prices, volume
+    return FrameColumns(times, ts, *prices, volume)
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """Return a column as float64 (to_numpy without a dtype is faster when it is float64 already)."""
+    return column.to_numpy() if column.dtype == np.float64 else column.to_numpy(dtype=np.float64)
+
+
+def bar_columns(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (ts ns, open, high, low, close, volume) arrays of a bar frame sorted by `ts`."""
+    return frame_columns(bars)[1:]
 
 
 def bar_events(bars: pd.DataFrame) -> Iterator[Bar]:

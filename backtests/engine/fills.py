@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,9 +46,9 @@ class Book:
 
     Two ways to fill, with the same float operations in the same order: `rebalance` one
     fill at a time (the event engine, the hedged vectorized run) and `fill_many` a whole
-    schedule at once (the vectorized engine). Trades are kept as blocks of rows of plain
-    floats (bar, price, fee[, size]), so a run with thousands of fills stays cheap;
-    `trade_columns` turns them into arrays.
+    schedule at once (the vectorized engine). Trades are kept as rows of plain floats
+    (bar, price, fee[, size]) and blocks of columns, so a run with thousands of fills
+    stays cheap; `trade_columns` joins them into arrays.
     """
 
     __slots__ = (
@@ -76,11 +77,11 @@ class Book:
         self.all_in = settings.all_in
         bps = settings.slippage / 1e4
         self._buy_factor, self._sell_factor = 1.0 + bps, 1.0 - bps
-        # Rows filled one at a time, after the blocks `fill_many` recorded.
+        # Rows filled one at a time, after the column blocks `fill_many` recorded.
         self.entries: list[tuple[int, float, float, float]] = []  # bar, price, fee, size
         self.exits: list[tuple[int, float, float]] = []  # bar, price, fee
-        self._entry_blocks: list[np.ndarray] = []
-        self._exit_blocks: list[np.ndarray] = []
+        self._entry_blocks: list[tuple[np.ndarray, ...]] = []
+        self._exit_blocks: list[tuple[np.ndarray, ...]] = []
 
     def rebalance(self, target: float, bar: int, open_price: float) -> None:
         """Move to `target` at the open of bar number `bar`."""
@@ -111,66 +112,90 @@ class Book:
         """Apply fills in order (bars[i] moves to targets[i] at opens[i]); return cash and position after each.
 
         The arithmetic of `rebalance` fill after fill, in numpy. Every fill closes what the
-        previous one opened, so a trade opened at fill i closes at fill i + 1, and only
-        all-in sizing (it depends on the cash earlier trades left) needs a Python loop,
-        over the trades. Cash moves in up to two steps per fill, the exit then the entry;
-        their running sum (np.cumsum adds in sequence, like the scalar code) is the cash.
-        All-in targets other than flat and long (1.0) are filled one by one with `rebalance`.
+        previous one opened, so a trade opened at fill i closes at fill i + 1. Cash moves in
+        up to two steps per fill, the exit then the entry; their running sum (np.cumsum adds
+        in sequence, like the scalar code) is the cash. All-in sizes depend on the cash the
+        trades before left: they are guessed in a light loop (`_guess_all_in_units`), then
+        checked against the cash they leave, and stepped exactly (`_all_in_units`) from the
+        first wrong one. All-in targets other than flat and long (1.0) are filled one by one
+        with `rebalance`.
         """
         count = len(bars)
         if self.all_in and not ((targets == 0.0) | (targets == 1.0)).all():
             return self._rebalance_each(bars, targets, opens)
-        position_after = np.zeros(count)
         if count == 0:
-            return np.empty(0), position_after
+            return np.empty(0), np.zeros(0)
         self._flush_rows()
         buy, sell, fee_rate = self._buy_factor, self._sell_factor, self.fee_rate
-        cash_steps = np.zeros(2 * count + 1)  # cash before, then exit and entry of fill 0, of fill 1, ...
-        fee_steps = np.zeros(2 * count + 1)
+        start = np.zeros((2, 2 * count + 1))  # row 0 cash, row 1 fees: the book's, then each fill's exit and entry
         cash, held = self.cash, self.position
-        cash_steps[0], fee_steps[0] = cash, self.fees
+        start[:, 0] = cash, self.fees
         if held != 0.0:  # a position held before the first fill closes at it
             price = float(opens[0]) * (sell if held > 0 else buy)
             fee = fee_rate * abs(held) * price
-            cash_steps[1], fee_steps[1] = held * price - fee, fee
+            start[:, 1] = held * price - fee, fee
             cash = cash + (held * price - fee)
-            self._exit_blocks.append(np.array([[bars[0], price, fee]], dtype=np.float64))
-        opening = np.flatnonzero(targets)
-        wanted = targets[opening]
-        entry_price = opens[opening] * np.where(wanted > 0, buy, sell)
-        sizes = self._all_in_sizes(cash, opening, entry_price, opens) if self.all_in else wanted * self.units
-        opened = sizes != 0.0
-        at, size, entry_price = opening[opened], sizes[opened], entry_price[opened]
-        entry_fee = fee_rate * np.abs(size) * entry_price
-        position_after[at] = size
-        cash_steps[2 * at + 2] = -(size * entry_price + entry_fee)
-        fee_steps[2 * at + 2] = entry_fee
-        exit_at = at + 1
-        closed = exit_at < count
-        exit_at, exit_size = exit_at[closed], size[closed]
-        exit_price = opens[exit_at] * np.where(exit_size > 0, sell, buy)
-        exit_fee = fee_rate * np.abs(exit_size) * exit_price
-        cash_steps[2 * exit_at + 1] = exit_size * exit_price - exit_fee
-        fee_steps[2 * exit_at + 1] = exit_fee
-        self._entry_blocks.append(np.column_stack((bars[at], entry_price, entry_fee, size)))
-        self._exit_blocks.append(np.column_stack((bars[exit_at], exit_price, exit_fee)))
-        cash_after = np.cumsum(cash_steps)[2::2]
-        self.cash, self.position = float(cash_after[-1]), float(position_after[-1])
-        self.fees = float(np.cumsum(fee_steps)[-1])
-        return cash_after, position_after
+            self._exit_blocks.append((bars[:1], np.array([price]), np.array([fee])))
+        opening = targets.nonzero()[0]
+        closed = len(opening) - (len(opening) > 0 and opening[-1] == count - 1)  # the last fill has no next one
+        # Open, close, open, ... (a hold strategy's schedule): the opening fills are the even ones.
+        alternating = held == 0.0 and len(opening) == (count + 1) // 2 and not targets[1::2].any()
+        exit_at = opening[:closed] + 1
+        exit_price = np.zeros(len(opening))  # a trade still open at the end moves no cash at an exit here
+        if self.all_in:  # long only (target 1.0): buy at the entry, sell at the exit
+            entry_price = opens[opening] * buy
+            np.multiply(opens[exit_at], sell, out=exit_price[:closed])
+            costs = entry_price * (1.0 + fee_rate)
+            size = self._guess_all_in_units(cash, costs, exit_price)
+            filled = _Filled.of(start, opening, size, entry_price, exit_price, fee_rate, alternating)
+            wrong = filled.first_wrong_all_in(costs, size)
+            if wrong is not None:  # step the trades from the first wrong one, and fill again
+                before = float(filled.cash_before[wrong])
+                size[wrong:] = self._all_in_units(before, costs[wrong:], entry_price[wrong:], exit_price[wrong:])
+                filled = _Filled.of(start, opening, size, entry_price, exit_price, fee_rate, alternating)
+        else:
+            wanted = targets[opening]
+            entry_price = opens[opening] * np.where(wanted > 0, buy, sell)
+            size = wanted * self.units
+            np.multiply(opens[exit_at], np.where(size[:closed] > 0, sell, buy), out=exit_price[:closed])
+            filled = _Filled.of(start, opening, size, entry_price, exit_price, fee_rate, alternating)
+        entries, exits = filled.entries, filled.exits
+        self._entry_blocks.append((bars[entries[0]], *entries[1:]))
+        self._exit_blocks.append((bars[exits[0]], *exits[1:]))
+        position_after = np.zeros(count)
+        position_after[entries[0]] = entries[3]
+        self.cash, self.position, self.fees = float(filled.cash_after[-1]), float(position_after[-1]), filled.fees
+        return filled.cash_after, position_after
 
-    def _all_in_sizes(self, cash: float, opening: np.ndarray, entry_price: np.ndarray, opens: np.ndarray) -> np.ndarray:
-        """Return the whole units each long opening fill buys, stepping `cash` through the trades as `rebalance` does."""
-        closing = opening + 1 < len(opens)
-        exit_price = np.zeros(len(opening))  # a trade still open at the end moves no cash here: x 0.0
-        exit_price[closing] = opens[opening[closing] + 1] * self._sell_factor
-        costs = (entry_price * (1.0 + self.fee_rate)).tolist()
+    def _guess_all_in_units(self, cash: float, costs: np.ndarray, exit_price: np.ndarray) -> np.ndarray:
+        """Return the whole units each long trade buys, stepping an approximate cash: a guess to check.
+
+        Each trade adds units x (exit x (1 - fee) - cost) to the cash: two operations where
+        `_all_in_units` takes eight, and no `affordable >= 1` test (a negative or non-finite
+        cash only makes a wrong guess). The sizes come out the same unless a cash lands within
+        rounding of a whole unit; `_Filled.first_wrong_all_in` finds where they do not.
+        """
+        gains = exit_price * (1.0 - self.fee_rate) - costs
+        bought: list[float] = []
+        add = bought.append
+        # memoryview gives the floats one at a time (tolist() makes them all first: slower here)
+        for cost, gain in zip(memoryview(costs), memoryview(gains), strict=True):
+            units = cash / cost // 1.0
+            cash += units * gain
+            add(units)
+        return np.array(bought, dtype=np.float64)
+
+    def _all_in_units(self, cash: float, costs: np.ndarray, prices: np.ndarray, exits: np.ndarray) -> list[float]:
+        """Return the whole units each long trade buys, stepping `cash` through the trades as `rebalance` does.
+
+        A trade moves cash at its entry and exit prices (an exit price of 0.0 moves none).
+        """
         fee_rate = self.fee_rate
         bought: list[float] = []
         add = bought.append
         # Target 1.0: affordable = 1.0 x cash / cost and size = |size| = floor(affordable), bit for bit
         # (x // 1.0 is that floor as a float, without a call).
-        for cost, price, exit_ in zip(costs, entry_price.tolist(), exit_price.tolist(), strict=True):
+        for cost, price, exit_ in zip(costs.tolist(), prices.tolist(), exits.tolist(), strict=True):
             affordable = cash / cost
             if affordable >= 1.0:
                 units = affordable // 1.0
@@ -182,7 +207,7 @@ class Book:
                 add(0.0)
         if not math.isfinite(cash):  # an infinite `affordable`, where rebalance's math.floor raises
             raise OverflowError("cannot convert float infinity to integer")
-        return np.array(bought, dtype=np.float64)
+        return bought
 
     def _rebalance_each(
         self, bars: np.ndarray, targets: np.ndarray, opens: np.ndarray
@@ -197,10 +222,10 @@ class Book:
     def _flush_rows(self) -> None:
         """Move the rows filled one at a time into blocks, so blocks stay in fill order."""
         if self.entries:
-            self._entry_blocks.append(_rows(self.entries, 4))
+            self._entry_blocks.append(_columns(self.entries, 4))
             self.entries = []
         if self.exits:
-            self._exit_blocks.append(_rows(self.exits, 3))
+            self._exit_blocks.append(_columns(self.exits, 3))
             self.exits = []
 
     def pay(self, amount: float, fee: float = 0.0) -> None:
@@ -210,17 +235,17 @@ class Book:
 
     def trade_columns(self, ts_ns: np.ndarray, bar_ns: int, close: np.ndarray) -> dict[str, np.ndarray]:
         """Return every trade as TRADE_COLUMNS arrays; an open one is marked at the last close."""
-        entries = _stacked(self._entry_blocks, self.entries, 4)
-        exits = _stacked(self._exit_blocks, self.exits, 3)
-        is_open = len(entries) > len(exits)
-        if is_open:
-            exits = np.vstack([exits, [len(ts_ns) - 1, close[-1], 0.0]])
-        entry_bar, exit_bar = entries[:, 0].astype(np.int64), exits[:, 0].astype(np.int64)
+        entry_bar, entry_price, entry_fee, size = _joined(self._entry_blocks, self.entries, 4)
+        exit_bar, exit_price, exit_fee = _joined(self._exit_blocks, self.exits, 3)
+        is_open = len(size) > len(exit_price)
+        if is_open:  # marked at the last close, without a fee
+            exit_bar = np.concatenate((exit_bar, [len(ts_ns) - 1]))
+            exit_price, exit_fee = np.concatenate((exit_price, close[-1:])), np.concatenate((exit_fee, [0.0]))
+        entry_bar, exit_bar = entry_bar.astype(np.int64, copy=False), exit_bar.astype(np.int64, copy=False)
         exit_ns = ts_ns[exit_bar]
         if is_open:
             exit_ns[-1] += bar_ns  # marked at the last bar's close
-        entry_price, size, exit_price = entries[:, 1], entries[:, 3], exits[:, 1]
-        fees = entries[:, 2] + exits[:, 2]
+        fees = entry_fee + exit_fee
         pnl = size * (exit_price - entry_price) - fees
         flags = np.zeros(len(size), dtype=bool)
         flags[len(size) - 1 :] = is_open
@@ -239,11 +264,129 @@ class Book:
         }
 
 
-def _stacked(blocks: list[np.ndarray], rows: list[tuple], width: int) -> np.ndarray:
-    """Return the blocks, then the rows, as one (len, width) float64 array."""
-    if not rows and len(blocks) == 1:
+class _Filled(NamedTuple):
+    """The trades of one `Book.fill_many` schedule: the cash they leave, their fees, entries and exits."""
+
+    cash_after: np.ndarray  # after each fill
+    cash_before: np.ndarray  # before each trade made from the opening fills (the cash an all-in trade spends)
+    fees: float  # the book's fees after the last fill
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # fill, price, fee, size
+    exits: tuple[np.ndarray, np.ndarray, np.ndarray]  # fill, price, fee
+
+    @classmethod
+    def of(
+        cls,
+        start: np.ndarray,
+        opening: np.ndarray,
+        size: np.ndarray,
+        entry_price: np.ndarray,
+        exit_price: np.ndarray,
+        fee_rate: float,
+        alternating: bool = False,
+    ) -> _Filled:
+        """Return the trades of fills `opening` with these sizes, prices at entry and at the next fill.
+
+        `start`: rows cash and fees, the book's first, then a step for each fill's exit and
+        entry (a position held before fill 0 already closed at its exit). `alternating`: the
+        even fills open and the odd ones close, with nothing held before.
+        """
+        count = (start.shape[1] - 1) // 2
+        if alternating and size.all():  # one step a fill
+            return cls._alternating(start[:, 0], count, opening, size, entry_price, exit_price, fee_rate)
+        before_step = 2 * opening + 1  # each opening fill's exit step
+        if not size.all():  # a size of 0.0 opens no trade
+            opened = size.nonzero()[0]
+            opening, size = opening[opened], size[opened]
+            entry_price, exit_price = entry_price[opened], exit_price[opened]
+        closed = len(opening) - (len(opening) > 0 and opening[-1] == count - 1)  # the last fill has no next one
+        entries, exits, entry_cash, exit_cash = _trade_cash(opening, size, entry_price, exit_price, fee_rate, closed)
+        steps = start.copy()
+        entry_step = 2 * opening + 2
+        exit_step = entry_step[:closed] + 1
+        steps[0, entry_step] = entry_cash
+        steps[1, entry_step] = entries[2]
+        steps[0, exit_step] = exit_cash
+        steps[1, exit_step] = exits[2]
+        running = np.add.accumulate(steps, axis=1)  # np.cumsum: each row in sequence
+        return cls(running[0, 2::2], running[0, before_step], float(running[1, -1]), entries, exits)
+
+    @classmethod
+    def _alternating(
+        cls,
+        start: np.ndarray,
+        count: int,
+        opening: np.ndarray,
+        size: np.ndarray,
+        entry_price: np.ndarray,
+        exit_price: np.ndarray,
+        fee_rate: float,
+    ) -> _Filled:
+        """Return the trades of `count` fills that open a trade at every even fill and close it at the next.
+
+        The steps of `of` without its zeros: adding 0.0 changes no cash or fees (neither is
+        ever -0.0: the cash starts positive and fees at 0.0, and a sum that cancels is +0.0).
+        """
+        trades, closed = len(opening), count // 2
+        entries, exits, entry_cash, exit_cash = _trade_cash(opening, size, entry_price, exit_price, fee_rate, closed)
+        steps = np.empty((2, count + 1))  # rows cash and fees: the book's, then each fill's entry or exit
+        steps[:, 0] = start
+        steps[0, 1::2], steps[1, 1::2] = entry_cash, entries[2]
+        steps[0, 2::2], steps[1, 2::2] = exit_cash, exits[2]
+        running = np.add.accumulate(steps, axis=1)
+        return cls(running[0, 1:], running[0, : 2 * trades : 2], float(running[1, -1]), entries, exits)
+
+    def first_wrong_all_in(self, costs: np.ndarray, size: np.ndarray) -> int | None:
+        """Return the first trade whose size is not what its cash buys all-in, None when all are.
+
+        The cash before each trade follows from the sizes before it, so sizes that all agree
+        with their cash are the ones `Book._all_in_units` steps to, and so is the first wrong
+        one once corrected. A cash that is not finite counts as wrong at the first trade.
+        """
+        with np.errstate(all="ignore"):
+            affordable = self.cash_before / costs
+        if not (math.isfinite(self.cash_after[-1]) and np.isfinite(affordable).all()):
+            return 0
+        bought = np.floor(affordable)
+        bought[affordable < 1.0] = 0.0
+        wrong = (bought != size).nonzero()[0]
+        return int(wrong[0]) if len(wrong) else None
+
+
+def _trade_cash(
+    opening: np.ndarray,
+    size: np.ndarray,
+    entry_price: np.ndarray,
+    exit_price: np.ndarray,
+    fee_rate: float,
+    closed: int,
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """Return the entry and exit columns of trades (the first `closed` exit) and the cash each entry and exit moves."""
+    fee_units = fee_rate * np.abs(size)  # fee = fee_rate x |size| x price
+    entry_fee = fee_units * entry_price
+    exit_price = exit_price[:closed]
+    exit_fee = fee_units[:closed] * exit_price
+    entry_cash = size * entry_price
+    entry_cash += entry_fee
+    np.negative(entry_cash, out=entry_cash)  # cash - (size x price + fee)
+    exit_cash = size[:closed] * exit_price
+    exit_cash -= exit_fee
+    return (opening, entry_price, entry_fee, size), (opening[:closed] + 1, exit_price, exit_fee), entry_cash, exit_cash
+
+
+def _joined(blocks: list[tuple[np.ndarray, ...]], rows: list[tuple], width: int) -> tuple[np.ndarray, ...]:
+    """Return the column blocks, then the rows, as `width` columns (bars as floats where rows were joined)."""
+    if rows:
+        blocks = [*blocks, _columns(rows, width)]
+    if len(blocks) == 1:
         return blocks[0]
-    return np.vstack([*blocks, _rows(rows, width)])
+    if not blocks:
+        return tuple(np.empty(0) for _ in range(width))
+    return tuple(np.concatenate(column) for column in zip(*blocks, strict=True))
+
+
+def _columns(rows: list[tuple], width: int) -> tuple[np.ndarray, ...]:
+    """Return tuples of numbers as `width` float64 columns."""
+    return tuple(_rows(rows, width).T)
 
 
 def _rows(rows: list[tuple], width: int) -> np.ndarray:

@@ -96,19 +96,18 @@ def drawdowns(equity: np.ndarray, initial_cash: float) -> tuple[float, float]:
     if not whole:
         return _largest_fall(equity, first_peak)
     blocks = equity[:whole].reshape(-1, DRAWDOWN_BLOCK)
-    highs, lows = blocks.max(axis=1), blocks.min(axis=1)
+    highs, lows = np.maximum.reduce(blocks, axis=1), np.minimum.reduce(blocks, axis=1)
     tail = equity[whole:]
     if not (np.isfinite(highs).all() and np.isfinite(lows).all() and np.isfinite(tail).all()):
         return _largest_fall(equity, first_peak)  # NaN and inf take the plain path
     peaks = np.maximum.accumulate(np.concatenate(([first_peak], highs)))
     start_peak = peaks[:-1]
-    level = highs <= start_peak
-    falls = [_largest_fall(blocks[~level], start_peak[~level, np.newaxis]), _largest_fall(tail, float(peaks[-1]))]
-    if level.any():
-        fall = start_peak[level] - lows[level]
-        value = float(fall.max())
-        np.divide(fall, start_peak[level], out=fall)
-        falls.append((float(fall.max()), value))
+    rising = (highs > start_peak).nonzero()[0]
+    fall = start_peak - lows  # the largest fall of a block without a new high
+    fall[rising] = 0.0  # ... which a block with one may exceed: those are measured bar by bar
+    level = (float(np.maximum.reduce(np.divide(fall, start_peak))), float(np.maximum.reduce(fall)))
+    rising_fall = _largest_fall(blocks[rising], start_peak[rising, np.newaxis])
+    falls = (level, rising_fall, _largest_fall(tail, float(peaks[-1])))
     return max(fraction for fraction, _ in falls), max(value for _, value in falls)
 
 
@@ -174,8 +173,12 @@ def compute_metrics(
     trade_open: np.ndarray,
     position: np.ndarray,
     fees: float = 0.0,
+    held_bars: int | None = None,
 ) -> dict[str, Any]:
-    """Return the metrics of one run (see the module docstring)."""
+    """Return the metrics of one run (see the module docstring).
+
+    `held_bars`: how many bars hold a position, when the caller knows; else counted in `position`.
+    """
     equity = np.asarray(equity, dtype=np.float64)
     final = float(equity[-1]) if len(equity) else float(initial_cash)
     total_return = final / initial_cash - 1.0
@@ -189,7 +192,8 @@ def compute_metrics(
     sharpe, sortino = sharpe_sortino(bar_returns(equity, initial_cash), periods_per_year)
     drawdown, drawdown_value = drawdowns(equity, initial_cash)
     closed_pnl = np.asarray(trade_pnl, dtype=np.float64)[~np.asarray(trade_open, dtype=bool)]
-    position = np.asarray(position)
+    if held_bars is None:
+        held_bars = int(np.count_nonzero(np.asarray(position) != 0.0))
     return {
         "total_return": total_return,
         "cagr": cagr,
@@ -199,7 +203,7 @@ def compute_metrics(
         "max_drawdown_value": drawdown_value,
         "win_rate": float(np.count_nonzero(closed_pnl > 0)) / len(closed_pnl) if len(closed_pnl) else None,
         "trades": len(trade_pnl),
-        "exposure": float(np.count_nonzero(position != 0.0)) / len(position) if len(position) else 0.0,
+        "exposure": float(held_bars) / len(position) if len(position) else 0.0,
         "final_equity": final,
         "fees": fees,
     }

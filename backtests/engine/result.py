@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from backtests.engine.params import BacktestSettings, BarTiming
 HASH_DIGITS = 10  # significant digits kept by result_hash
 PUBLIC_TRADE_COLUMNS = [name for name in TRADE_COLUMNS if name not in ("entry_bar", "exit_bar")]
 _PUT_TIME_KEYS = ("bought_at", "expires_at", "settled_at")
+_SETTINGS_FIELDS = tuple(field.name for field in fields(BacktestSettings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +200,12 @@ def assemble(
     hedge_value: np.ndarray | None = None,
     puts: list[hedging.LivePut] | None = None,
     times: pd.Series | None = None,
+    held_bars: int | None = None,
 ) -> BacktestResult:
     """Build the result both engines return from their per-bar arrays and book.
 
     `times`: the bar frame's `ts` column, when the run came from one (see `EquityCurve`).
+    `held_bars`: how many bars hold a position, when the engine knows (else counted in `position`).
     """
     curve = EquityCurve(ts_ns, equity, times)
     trades = book.trade_columns(ts_ns, timing.bar_ns, close)
@@ -216,11 +219,12 @@ def assemble(
         trade_open=trades["open"],
         position=position,
         fees=book.fees,
+        held_bars=held_bars,
     )
     extra: dict[str, Any] = {
         "strategy": strategy,
         "params": dict(params),
-        "settings": asdict(settings),
+        "settings": {name: getattr(settings, name) for name in _SETTINGS_FIELDS},  # asdict of numbers
         "targets": targets,
         "position": position,
     }

@@ -117,7 +117,7 @@ def above_below(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # differences within it, and NaN, are compared with their own tolerance.
         bound = RELATIVE_TOLERANCE * max(float(np.fmax.reduce(b)), -float(np.fmin.reduce(b)))
         is_above, is_below = difference > bound, difference < -bound
-        unsure = np.flatnonzero(~(is_above | is_below))
+        unsure = (is_above == is_below).nonzero()[0]  # neither (bound >= 0 or NaN: never both)
         is_above[unsure], is_below[unsure] = _beyond_tolerance(difference[unsure], b[unsure])
         return is_above, is_below
 
@@ -146,27 +146,36 @@ def hold_between(enter: np.ndarray, leave: np.ndarray) -> np.ndarray:
 
     On a bar with both, `enter` wins; a bar with neither keeps the previous state.
     """
-    # Code each bar 0 (neither), 1 (leave), 2 or 3 (enter). Between two bars whose code
-    # differs from the bar before, every bar with a code has the first one's code; so
-    # the held state can only flip at such bars, and those are few.
-    entering = np.asarray(enter, dtype=bool).view(np.int8)
-    count = len(entering)
-    if count == 0:
-        return np.zeros(0)
-    code = entering + entering
-    code |= np.asarray(leave, dtype=bool)
-    starts = np.flatnonzero(code[1:] != code[:-1])
-    starts += 1
-    starts = np.concatenate(([0], starts))
-    starts = starts[code[starts] != 0]
-    state = code[starts] >= 2
-    flips = starts[state != np.concatenate(([False], state[:-1]))]  # the state starts flat
-    # Flips alternate 0 -> 1 -> 0 ...: repeat 0.0, 1.0, 0.0, ... over the runs between them.
+    return holds(hold_flips(enter, leave), len(enter))
+
+
+def hold_flips(enter: np.ndarray, leave: np.ndarray) -> np.ndarray:
+    """Return the bars where the state of `hold_between` flips, in order (it starts flat).
+
+    Each bar gets a code, 0 (neither), 1 (leave), 2 or 3 (enter). Between two bars whose
+    code differs from the bar before, every bar with a code has the first one's code, so
+    the state can only flip at such bars, and those are few.
+    """
+    entering = np.asarray(enter, dtype=bool)
+    code = np.zeros(len(entering) + 1, dtype=np.int8)  # code[0]: flat before bar 0, like a bar with neither
+    body = code[1:]
+    np.add(entering, entering, out=body, dtype=np.int8)
+    np.bitwise_or(body, np.asarray(leave, dtype=bool), out=body)
+    starts = (body != code[:-1]).nonzero()[0]
+    codes = body[starts]
+    decided = codes.nonzero()[0]
+    state = np.zeros(len(decided) + 1, dtype=np.int8)  # flat before the first decided bar
+    np.right_shift(codes[decided], 1, out=state[1:])  # 1 after an enter (2, 3), 0 after a leave (1)
+    return starts[decided[(state[1:] != state[:-1]).nonzero()[0]]]
+
+
+def holds(flips: np.ndarray, count: int) -> np.ndarray:
+    """Return the state (1.0 long, 0.0 flat) of `count` bars that start flat and flip at `flips`."""
     edges = np.empty(len(flips) + 2, dtype=np.int64)
     edges[0], edges[1:-1], edges[-1] = 0, flips, count
-    held = np.zeros(len(flips) + 1)
+    held = np.zeros(len(flips) + 1)  # flips alternate flat to long and back: 0.0, 1.0, 0.0, ...
     held[1::2] = 1.0
-    return np.repeat(held, np.diff(edges))
+    return np.repeat(held, edges[1:] - edges[:-1])
 
 
 def next_hold(previous: float, enter: bool, leave: bool) -> float:

@@ -64,6 +64,15 @@ class Strategy(ABC):
     def signals(self, bars: pd.DataFrame, params: Params) -> np.ndarray:
         """Return the target position decided at each bar's close (vectorized)."""
 
+    def signals_with_changes(self, bars: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return `signals` and, when the strategy knows them, the bars where the target changes.
+
+        A change is a bar whose target differs from the bar before (bar 0 when its target is
+        not flat). A strategy that returns them vouches for finite targets; None lets the
+        engine find the changes (and check the targets).
+        """
+        return self.signals(bars, params), None
+
     @abstractmethod
     def initial_state(self, params: Params) -> Any:
         """Return the rolling state the event engine starts from."""
@@ -129,6 +138,10 @@ class EnterLeaveStrategy(Strategy):
 
     def signals(self, bars: pd.DataFrame, params: Params) -> np.ndarray:
         return ind.hold_between(*self.enter_leave(bars, params))
+
+    def signals_with_changes(self, bars: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        flips = ind.hold_flips(*self.enter_leave(bars, params))  # held 0.0 / 1.0: finite
+        return ind.holds(flips, len(bars)), flips
 
     def initial_state(self, params: Params) -> _HoldState:
         return _HoldState(params, self.running_indicators(params))

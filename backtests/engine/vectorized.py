@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from backtests.engine import hedging
-from backtests.engine.feed import bar_columns, price_factor
+from backtests.engine.feed import frame_columns, price_factor
 from backtests.engine.fills import Book
 from backtests.engine.params import DEFAULT_TIMING, BacktestSettings, BarTiming
 from backtests.engine.result import BacktestResult, assemble
@@ -35,18 +35,19 @@ def run_vectorized(
     chosen = get_strategy(strategy)
     checked = validate_params(strategy, params)
     settings = settings or BacktestSettings()
-    ts, open_, high, low, close, volume = bar_columns(bars)
+    times, ts, open_, high, low, close, volume = frame_columns(bars)
     frame = bars
     if len(ts):
         factor = price_factor(float(close[0]), settings.start_price)
         if factor != 1.0:
             open_, high, low, close = open_ * factor, high * factor, low * factor, close * factor
             frame = pd.DataFrame(
-                {"ts": bars["ts"], "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+                {"ts": times, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
             )
-    targets = target_array(chosen.signals(frame, checked), len(ts))
+    values, changes = chosen.signals_with_changes(frame, checked)
+    targets = target_array(values, len(ts))
     hedge = chosen.hedge(checked)
-    run = simulate(targets, ts, open_, close, settings, timing, hedge)
+    run = simulate(targets, ts, open_, close, settings, timing, hedge, changes)
     return assemble(
         strategy=chosen.name,
         params=checked,
@@ -60,7 +61,8 @@ def run_vectorized(
         book=run.book,
         hedge_value=run.hedge_value if hedge is not None else None,
         puts=run.puts,
-        times=bars["ts"],
+        times=times,
+        held_bars=run.held_bars,
     )
 
 
@@ -71,7 +73,7 @@ class Simulation:
     one value per bar when asked; without puts, `hedge_value` is zeros made on access.
     """
 
-    __slots__ = ("_cash_steps", "_hedge_value", "_step_lengths", "book", "equity", "position", "puts")
+    __slots__ = ("_hedge_value", "_steps", "book", "equity", "position", "puts")
 
     def __init__(
         self,
@@ -83,12 +85,16 @@ class Simulation:
         puts: list[hedging.LivePut],
     ) -> None:
         self.book, self.position, self.equity, self.puts = book, position, equity, puts
-        self._step_lengths, self._cash_steps = steps.lengths, steps.cash
-        self._hedge_value = hedge_value
+        self._steps, self._hedge_value = steps, hedge_value
 
     @property
     def cash(self) -> np.ndarray:
-        return np.repeat(self._cash_steps, self._step_lengths)
+        return np.repeat(self._steps.cash, self._steps.lengths)
+
+    @property
+    def held_bars(self) -> int:
+        """Return how many bars hold a position (counted per step, not per bar)."""
+        return int(np.add.reduce(self._steps.lengths[self._steps.position != 0.0]))
 
     @property
     def hedge_value(self) -> np.ndarray:
@@ -103,10 +109,14 @@ def simulate(
     settings: BacktestSettings,
     timing: BarTiming = DEFAULT_TIMING,
     hedge: PutHedge | None = None,
+    changes: np.ndarray | None = None,
 ) -> Simulation:
-    """Fill `targets` (decided at each close) at the next opens; return cash, position and equity per bar."""
+    """Fill `targets` (decided at each close) at the next opens; return cash, position and equity per bar.
+
+    `changes`: the bars where the target changes, when the strategy gave them (see `fill_schedule`).
+    """
     book, count = Book(settings), len(ts)
-    fills = fill_schedule(targets)
+    fills = fill_schedule(targets, changes)
     hedge_value = None
     puts: list[hedging.LivePut] = []
     if hedge is None:
@@ -149,31 +159,37 @@ class Steps:
         cash[0], cash[1:] = initial_cash, cash_after
         position = np.zeros(len(bars) + 1)
         position[1:] = position_after
-        return cls(np.diff(edges), cash, position)
+        return cls(edges[1:] - edges[:-1], cash, position)
 
 
 def target_array(values: Any, count: int) -> np.ndarray:
-    """Return a strategy's targets as float64, checking their length and finiteness."""
+    """Return a strategy's targets as float64, checking their length (`fill_schedule` checks they are finite)."""
     targets = np.asarray(values, dtype=np.float64)
     if targets.shape != (count,):
         raise ValueError(f"strategy returned {targets.shape} targets for {count} bars")
-    if not np.isfinite(targets).all():
-        raise ValueError("strategy returned a missing or infinite target")
     return targets
 
 
-def fill_schedule(targets: np.ndarray) -> np.ndarray:
+def fill_schedule(targets: np.ndarray, changes: np.ndarray | None = None) -> np.ndarray:
     """Return the bars whose open fills a changed target: i + 1 for each close i where the target changed.
 
-    A change at the last close has no next bar and never fills.
+    `changes`: the bars whose target differs from the bar before (bar 0 when its target is
+    not flat), if the strategy gave them. Else they are found here, and the targets checked
+    (ValueError when one is missing or infinite): every run of equal targets starts at bar 0
+    or at a change (a NaN equals nothing, so each starts its own run), so checking those
+    bars checks all. A change at the last close has no next bar and never fills.
     """
-    if len(targets) < 2:
-        return np.empty(0, dtype=np.int64)
-    fills = np.flatnonzero(targets[1:-1] != targets[:-2])  # close i + 1 changed from close i
-    fills += 2
-    if targets[0] != 0.0:  # the target before the first close is flat
-        fills = np.concatenate(([1], fills))
-    return fills
+    count = len(targets)
+    if changes is None:
+        changes = (targets[1:] != targets[:-1]).nonzero()[0]
+        changes += 1
+        if not (np.isfinite(targets[:1]).all() and np.isfinite(targets[changes]).all()):
+            raise ValueError("strategy returned a missing or infinite target")
+        if count and targets[0] != 0.0:  # the target before the first close is flat
+            changes = np.concatenate(([0], changes))
+    if len(changes) and changes[-1] == count - 1:
+        changes = changes[:-1]
+    return changes + 1
 
 
 class _HedgedSteps:

@@ -2,11 +2,13 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from backtests.engine import BacktestSettings, BarTiming, bar_events, run_event, run_vectorized
-from tests.backtests.engine.support import make_bars
+from backtests.engine.fills import Book
+from tests.backtests.engine.support import DAY_NS, demo_bars, make_bars
 
 # sma(1) vs sma(2) is "close above/below the previous close": long after closes 1 and 2,
 # flat after close 3; the long signal at the last close (5) never fills.
@@ -14,6 +16,7 @@ CLOSES = [10.0, 11.0, 12.0, 11.0, 10.0, 12.0]
 OPENS = [10.0, 10.5, 11.5, 12.5, 10.5, 10.2]
 PARAMS = {"fast": 1, "slow": 2}
 DAILY = BarTiming(86_400, 365)
+MINUTES = BarTiming(60, 252 * 390)
 
 
 def _both(settings, closes=CLOSES, opens=OPENS, strategy="sma_crossover", params=PARAMS):
@@ -86,3 +89,63 @@ def test_start_price_rescales_every_price():
     assert scaled.extra["targets"].tolist() == plain.extra["targets"].tolist()
     assert scaled.trades[0]["entry_price"] == pytest.approx(115.0)
     assert scaled.trades[0]["pnl"] == pytest.approx(10 * plain.trades[0]["pnl"])
+
+
+def _one_off(units: np.ndarray) -> np.ndarray:
+    wrong = units.copy()
+    wrong[len(wrong) // 3 :: 7] += 1.0
+    return wrong
+
+
+GUESSES = {"exact": lambda units: units, "one_off": _one_off, "zeros": np.zeros_like, "negative": np.negative}
+
+
+@pytest.mark.parametrize("guess", sorted(GUESSES))
+def test_all_in_sizes_are_the_stepped_ones_whatever_the_guess(monkeypatch, guess):
+    """Guessed all-in sizes are checked against the cash they leave; a wrong one is stepped again from there."""
+    real, change = Book._guess_all_in_units, GUESSES[guess]
+    monkeypatch.setattr(Book, "_guess_all_in_units", lambda self, *args: change(real(self, *args)))
+    bars, settings = demo_bars(), BacktestSettings(initial_cash=100_000, fee=0.001, slippage=2)
+    vectorized = run_vectorized(bars, "sma_crossover", {"fast": 10, "slow": 50}, settings, MINUTES)
+    event = run_event(bar_events(bars), "sma_crossover", {"fast": 10, "slow": 50}, settings, MINUTES)
+    assert len(vectorized.trades) > 100
+    np.testing.assert_array_equal(vectorized.equity.to_numpy(), event.equity.to_numpy())
+    assert vectorized.result_hash() == event.result_hash()
+
+
+@pytest.mark.parametrize("initial_cash", [150, 12_345.67, 1e13, 3e15])
+def test_all_in_sizes_match_the_event_engine_at_any_cash(initial_cash):
+    """At 1e13 and more the guessed sizes miss (a unit is below the cash's rounding) and are stepped exactly."""
+    settings = BacktestSettings(initial_cash=initial_cash, fee=0.001)
+    bars = demo_bars()
+    vectorized = run_vectorized(bars, "bollinger_breakout", {"period": 20, "k": 1.0}, settings, MINUTES)
+    event = run_event(bar_events(bars), "bollinger_breakout", {"period": 20, "k": 1.0}, settings, MINUTES)
+    pd.testing.assert_frame_equal(vectorized.trade_table, event.trade_table, check_exact=True)
+    np.testing.assert_array_equal(vectorized.equity.to_numpy(), event.equity.to_numpy())
+
+
+BOOKS = {
+    "all_in": BacktestSettings(initial_cash=1_000, fee=0.01, slippage=50),
+    "units": BacktestSettings(initial_cash=1_000, units=2, fee=0.01),
+}
+
+
+@pytest.mark.parametrize("book", sorted(BOOKS))
+def test_fill_many_after_single_fills_is_rebalance_fill_by_fill(book):
+    """A book filled one at a time and then a schedule at once (a held position closes at its first fill)."""
+    settings = BOOKS[book]
+    opens = np.array([10.0, 10.5, 11.5, 12.5, 10.5, 10.2, 9.8, 11.0])
+    bars, targets = np.array([3, 4, 5, 6, 7]), np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    targets = targets if settings.all_in else targets * np.array([1, 1, -1, 1, 1])
+    stepped, scheduled = Book(settings), Book(settings)
+    for each in (stepped, scheduled):
+        each.rebalance(1.0, 1, float(opens[1]))
+    for bar, target in zip(bars.tolist(), targets.tolist(), strict=True):
+        stepped.rebalance(target, bar, float(opens[bar]))
+    cash_after, position_after = scheduled.fill_many(bars, targets, opens[bars])
+    assert (scheduled.cash, scheduled.position, scheduled.fees) == (stepped.cash, stepped.position, stepped.fees)
+    assert (cash_after[-1], position_after[-1]) == (stepped.cash, stepped.position)
+    ts_ns, close = np.arange(len(opens)) * DAY_NS, opens + 0.5
+    expected, got = stepped.trade_columns(ts_ns, DAY_NS, close), scheduled.trade_columns(ts_ns, DAY_NS, close)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(got[name], values, err_msg=name)

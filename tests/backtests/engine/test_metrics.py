@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backtests.engine import calendar_periods_per_year, periods_per_year
-from backtests.engine.metrics import compute_metrics
+from backtests.engine.metrics import DRAWDOWN_BLOCK, _largest_fall, compute_metrics, drawdowns
 
 YEAR = 365.25 * 86_400
 
@@ -77,3 +77,15 @@ def test_periods_per_year_of_other_calendars_come_from_their_schedule():
     per_year = calendar_periods_per_year("CME_Globex_Metals", 60)
     assert 240 * 1300 < per_year < 262 * 1440
     assert periods_per_year(60, sessions_per_year=250, session_seconds=82_800) == 250 * 1380
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("drift", [-0.002, 0.0, 0.002])
+def test_drawdowns_by_block_are_the_bar_by_bar_ones(seed, drift):
+    """Blocks without a new high are measured from their low: the same floats as the plain running peak."""
+    rng = np.random.default_rng(seed)
+    count = DRAWDOWN_BLOCK * 5 + int(rng.integers(0, DRAWDOWN_BLOCK))
+    equity = 100.0 * np.exp(np.cumsum(rng.normal(drift, 0.01, count)))
+    equity[rng.integers(0, count, 50)] = 100.0  # exact ties with the initial cash
+    for initial_cash in (100.0, float(equity.max()), 1e-3):
+        assert drawdowns(equity, initial_cash) == _largest_fall(equity, initial_cash)

@@ -92,3 +92,10 @@ def test_empty_bars_give_an_empty_run():
     assert result.trades == [] and len(result.equity) == 0
     assert result.metrics["total_return"] == 0.0 and result.metrics["trades"] == 0
     assert run_event([], "sma_crossover", PARAMS).result_hash() == result.result_hash()
+
+
+def test_bar_times_in_any_unit_or_zone_give_the_same_run(bars):
+    settings = BacktestSettings(fee=0.001)
+    expected = run_vectorized(bars, "sma_crossover", PARAMS, settings).result_hash()
+    for times in (bars["ts"].dt.as_unit("us"), bars["ts"].dt.tz_convert("America/New_York")):
+        assert run_vectorized(bars.assign(ts=times), "sma_crossover", PARAMS, settings).result_hash() == expected

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from backtests.engine import bar_events, get_strategy, validate_params
 from backtests.engine import signals as ind
+from backtests.engine.vectorized import fill_schedule
 from tests.backtests.engine.support import make_bars
 
 
@@ -127,3 +128,48 @@ def test_on_bar_gives_the_targets_signals_gives(values):
         state = strategy.initial_state(checked)
         targets = [strategy.on_bar(state, event) for event in events]
         assert targets == strategy.signals(bars, checked).tolist(), name
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=prices)
+def test_signals_with_changes_gives_the_targets_and_where_they_change(values):
+    """The changes a strategy gives make the fills the engine would find by comparing targets."""
+    bars = make_bars(values)
+    for name, params in STRATEGY_CASES.items():
+        strategy = get_strategy(name)
+        checked = validate_params(name, params)
+        targets, changes = strategy.signals_with_changes(bars, checked)
+        assert targets.tolist() == strategy.signals(bars, checked).tolist(), name
+        if changes is not None:
+            held = np.concatenate(([0.0], targets))
+            assert changes.tolist() == np.flatnonzero(held[1:] != held[:-1]).tolist(), name
+            assert fill_schedule(targets, changes).tolist() == fill_schedule(targets).tolist(), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(codes=st.lists(st.sampled_from([(0, 0), (1, 0), (0, 1), (1, 1)]), max_size=60))
+def test_hold_flips_are_where_hold_between_changes(codes):
+    enter, leave = (np.array([code[i] for code in codes], dtype=bool) for i in (0, 1))
+    held = ind.hold_between(enter, leave)
+    assert ind.hold_flips(enter, leave).tolist() == np.flatnonzero(np.diff(held, prepend=0.0)).tolist()
+    assert ind.holds(ind.hold_flips(enter, leave), len(codes)).tolist() == held.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(targets=st.lists(st.sampled_from([0.0, -0.0, 1.0, 0.5, -1.0]), max_size=40))
+def test_fill_schedule_fills_each_changed_target_at_the_next_open(targets):
+    previous = [0.0, *targets][: len(targets)]
+    expected = [i + 1 for i, (now, before) in enumerate(zip(targets, previous, strict=True)) if now != before]
+    assert fill_schedule(np.array(targets)).tolist() == [bar for bar in expected if bar < len(targets)]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("at", [0, 1, 5, 9])
+def test_fill_schedule_refuses_a_missing_or_infinite_target(bad, at):
+    targets = np.array([0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    targets[at] = bad
+    with pytest.raises(ValueError, match="missing or infinite target"):
+        fill_schedule(targets)
+    targets[at + 1 :] = bad  # a run of the same value
+    with pytest.raises(ValueError, match="missing or infinite target"):
+        fill_schedule(targets)
