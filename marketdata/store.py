@@ -595,10 +595,6 @@ class ChunkMemory:
         self._entries: collections.OrderedDict[tuple, tuple[int, object]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def versions(self, keys: list[tuple]) -> dict[tuple, int]:
-        with self._lock:
-            return {key: self._entries[key][0] for key in keys if key in self._entries}
-
     def get(self, key: tuple, version: int):
         with self._lock:
             entry = self._entries.get(key)
@@ -620,11 +616,6 @@ class ChunkMemory:
             while self.used_bytes > self.budget_bytes:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self.used_bytes -= dropped.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.used_bytes = 0
 
 
 _chunk_memory: ChunkMemory | None = None

@@ -57,5 +57,6 @@ def shift_ts(table: pa.Table, delta: dt.timedelta | pd.Timedelta) -> pa.Table:
 
 
 def first_last_ts(table: pa.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
-    ts = table_ts(table)
-    return pd.Timestamp(int(ts[0]), tz="UTC"), pd.Timestamp(int(ts[-1]), tz="UTC")
+    """Return the `ts` of the first and last row (the table is sorted), without converting the column."""
+    first, last = table_ts(table.slice(0, 1))[0], table_ts(table.slice(table.num_rows - 1))[0]
+    return pd.Timestamp(int(first), tz="UTC"), pd.Timestamp(int(last), tz="UTC")
