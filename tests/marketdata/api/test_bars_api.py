@@ -215,3 +215,26 @@ def test_missing_trade_count_and_vwap_are_null_in_every_format(user_api, symbol)
 
     csv = pd.read_csv(io.StringIO(user_api.get(url + "&format=csv").content.decode()))
     assert csv["n"].isna().tolist()[:6] == [True, False, False, False, False, True]
+
+
+def test_parquet_columns_are_required_unless_a_value_is_missing(user_api, symbol):
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from marketdata.providers.synthetic import synthetic_bars
+
+    stored = synthetic_bars("ACME", "XNYS", dt.date(2024, 11, 26), dt.date(2024, 11, 26))
+    stored.loc[3, "vwap"] = np.nan
+    stored.loc[4, "trade_count"] = np.nan
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=stored)
+    url = "/api/v1/bars?symbol=ACME&start=2024-11-26&end=2024-11-27&format=parquet&limit="
+
+    complete = io.BytesIO(user_api.get(url + "3").content)
+    assert not [field.name for field in pq.read_schema(complete) if field.nullable]
+    assert str(pd.read_parquet(complete)["n"].dtype) == "Int64"
+    gaps = io.BytesIO(user_api.get(url + "10").content)
+    assert {field.name for field in pq.read_schema(gaps) if field.nullable} == {"n", "vwap"}
+    table = pd.read_parquet(gaps)
+    assert table["n"].isna().tolist()[:6] == [False, False, False, False, True, False]
+    assert table["vwap"].isna().tolist()[:6] == [False, False, False, True, False, False]

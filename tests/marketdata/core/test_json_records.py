@@ -76,7 +76,10 @@ def tables(draw):
 @given(tables())
 def test_records_equal_orjson_of_one_dict_per_record(case):
     table, columns, times = case
-    assert records_json(table) == reference(columns, times)
+    expected = reference(columns, times)
+    assert records_json(table) == expected
+    for threads in (2, 3):  # the interleaving split across helper threads, even with fewer records than threads
+        assert records_json(table, threads=threads) == expected
 
 
 def test_bars_encode_like_the_per_record_encoder_and_parse_back():
