@@ -150,7 +150,8 @@ def validate_bars(frame: pd.DataFrame, rows: np.ndarray | None = None, limit: in
     """Return the first `limit` problems in `frame`, in row order.
 
     Checks: `ts` present (not NaT); open/high/low/close/volume finite numbers;
-    trade_count and vwap finite and >= 0 where known (NaN = unknown is fine);
+    trade_count and vwap finite and >= 0 where known (NaN = unknown is fine),
+    trade_count whole;
     volume >= 0; high >= open, close, low; low <= open, close. Order checks run
     only where both sides are finite, so one bad number gives one error.
     `rows[i]` is the source row number reported for frame row i (default: the
@@ -193,6 +194,8 @@ def validate_bars(frame: pd.DataFrame, rows: np.ndarray | None = None, limit: in
     for name in OPTIONAL_COLUMNS:
         if name in numbers:
             checks.append(_negative_check(name, numbers[name], finite[name]))
+    if "trade_count" in numbers:
+        checks.append(_count_check("trade_count", numbers["trade_count"], finite["trade_count"]))
     checks.extend(
         [
             _order_check("high", "below", "low", numbers, finite),
@@ -239,6 +242,13 @@ def _negative_check(name: str, array: np.ndarray, finite: np.ndarray) -> _Check:
         finite & (array < 0),
         lambda i: f"{name} {_format_number(array[i])} is negative",
     )
+
+
+def _count_check(name: str, array: np.ndarray, finite: np.ndarray) -> _Check:
+    """A count is a whole number that fits a 64-bit integer (negatives are reported as such)."""
+    with np.errstate(invalid="ignore"):
+        wrong = finite & (array >= 0) & ((array != np.floor(array)) | (array >= 2.0**63))
+    return _Check(name, wrong, lambda i: f"{name} {_format_number(array[i])} is not a whole number of trades")
 
 
 def _order_check(

@@ -112,6 +112,7 @@ MALFORMED = [
     ("NaN price", HEADER + "2024-11-26T14:30Z,1,2,0.5,NaN,10\n", 1, "close"),
     ("infinite price", HEADER + "2024-11-26T14:30Z,1,inf,0.5,1,10\n", 1, "high"),
     ("conflicting duplicates", HEADER + "2024-11-26T14:30Z,1,2,0.5,1,10\n2024-11-26T14:30Z,1,2,0.5,1.5,10\n", 2, "ts"),
+    ("fractional trade count", HEADER.strip() + ",trade_count\n2024-11-26T14:30Z,1,2,0.5,1,10,7.5\n", 1, "trade_count"),
     ("empty file", "", None, "file"),
     ("header only", HEADER, None, "file"),
 ]

@@ -70,6 +70,9 @@ def test_high_below_low_is_reported_with_both_prices():
         ({"vwap": np.inf}, "vwap", "vwap is not finite (inf)"),
         ({"vwap": -1.0}, "vwap", "vwap -1.0 is negative"),
         ({"trade_count": -3.0}, "trade_count", "trade_count -3.0 is negative"),
+        ({"trade_count": -3.5}, "trade_count", "trade_count -3.5 is negative"),
+        ({"trade_count": 7.5}, "trade_count", "trade_count 7.5 is not a whole number of trades"),
+        ({"trade_count": 1e19}, "trade_count", "trade_count 1e+19 is not a whole number of trades"),
         ({"ts": pd.NaT}, "ts", "timestamp is missing (NaT)"),
     ],
 )
@@ -135,6 +138,7 @@ CORRUPTIONS = {
     "inf_price": lambda f, i: pd.Series({"high": np.inf}),
     "nat": lambda f, i: pd.Series({"ts": pd.NaT}),
     "negative_vwap": lambda f, i: pd.Series({"vwap": -0.5}),
+    "fractional_trade_count": lambda f, i: pd.Series({"trade_count": f.loc[i, "trade_count"] + 0.25}),
 }
 
 
