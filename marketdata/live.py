@@ -6,6 +6,7 @@ import logging
 import threading
 
 import pandas as pd
+from django.db import connections
 
 from marketdata import store
 from marketdata.core.calendar import get_calendar
@@ -34,11 +35,14 @@ class SyntheticLiveFeeder:
         self._stop.set()
 
     def run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.step(self.manager.clock.now())
-            except Exception:
-                logger.exception("live feed step failed")
+        try:
+            while not self._stop.wait(self.poll_s):
+                try:
+                    self.step(self.manager.clock.now())
+                except Exception:
+                    logger.exception("live feed step failed")
+        finally:
+            connections.close_all()  # give the thread's connection back (to the pool)
 
     def step(self, now: pd.Timestamp) -> int:
         """Push the minute that closed at or before `now`, once; return how many bars were pushed."""

@@ -75,6 +75,13 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.database("DATABASE_URL", VAR_DIR / "db.sqlite3")}
+# PostgreSQL connections come from a pool per process (psycopg_pool), as Django advises
+# under ASGI instead of persistent connections: a request no longer opens its own
+# connection. A connection is checked when taken; the wait for a free one is bounded.
+DB_POOL_MAX = env.int("MDSERVER_DB_POOL_MAX", 20, minimum=0)
+if DB_POOL_MAX and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -101,3 +101,30 @@ def test_fresh_checkout_migrates_into_a_new_var_directory(tmp_path):
     result = run_manage("migrate", "--noinput", MDSERVER_VAR_DIR=str(var))
     assert result.returncode == 0, result.stderr
     assert (var / "db.sqlite3").exists()
+
+
+BACKEND_PIDS = (
+    "from django.db import connection\n"
+    "pids = []\n"
+    "for _ in range(6):\n"
+    "    with connection.cursor() as cursor:\n"
+    "        cursor.execute('SELECT pg_backend_pid()')\n"
+    "        pids.append(cursor.fetchone()[0])\n"
+    "    connection.close()  # what Django does at the end of every request\n"
+    "print(len(set(pids)))\n"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("pool_max", "opened"), [("20", {1, 2}), ("0", {6})])
+def test_postgres_connections_come_from_a_pool_unless_turned_off(pool_max, opened):
+    """Six "requests": from the pool, the one or two connections it opened serve them all; without, six."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's")
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    result = run_manage("shell", "-c", BACKEND_PIDS, DATABASE_URL=url, MDSERVER_DB_POOL_MAX=pool_max)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) in opened

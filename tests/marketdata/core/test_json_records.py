@@ -73,13 +73,11 @@ def tables(draw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(tables())
-def test_records_equal_orjson_of_one_dict_per_record(case):
+@given(tables(), st.sampled_from([None, 1, 2, 3]))
+def test_records_equal_orjson_of_one_dict_per_record(case, threads):
+    """`threads`: the interleaving split across helper threads, even with fewer records than threads."""
     table, columns, times = case
-    expected = reference(columns, times)
-    assert records_json(table) == expected
-    for threads in (2, 3):  # the interleaving split across helper threads, even with fewer records than threads
-        assert records_json(table, threads=threads) == expected
+    assert records_json(table, threads=threads) == reference(columns, times)
 
 
 def test_bars_encode_like_the_per_record_encoder_and_parse_back():
