@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mdserver.middleware.SynchronousChainMiddleware",  # innermost: see its docstring
 ]
 
 ROOT_URLCONF = "mdserver.urls"
