@@ -128,3 +128,34 @@ def test_postgres_connections_come_from_a_pool_unless_turned_off(pool_max, opene
     result = run_manage("shell", "-c", BACKEND_PIDS, DATABASE_URL=url, MDSERVER_DB_POOL_MAX=pool_max)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) in opened
+
+
+KILLED_THEN_QUERIED = (
+    "import psycopg\n"
+    "from django.db import connection\n"
+    "def backend_pid():\n"
+    "    with connection.cursor() as cursor:\n"
+    "        cursor.execute('SELECT pg_backend_pid()')\n"
+    "        return cursor.fetchone()[0]\n"
+    "first = backend_pid()\n"
+    "connection.close()  # back into the pool\n"
+    "params = connection.get_connection_params()\n"
+    "with psycopg.connect(host=params['host'], port=params['port'], user=params['user'], dbname=params['dbname'],\n"
+    "                     autocommit=True) as admin:  # the server ends the pooled connections (a restart, a DBA)\n"
+    "    admin.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity'\n"
+    "                  \" WHERE application_name = 'pooled-under-test' AND pid <> pg_backend_pid()\")\n"
+    "print(first != backend_pid())\n"
+)
+
+
+@pytest.mark.django_db
+def test_a_pooled_connection_the_server_ended_is_not_handed_out_again():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's")
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    result = run_manage("shell", "-c", KILLED_THEN_QUERIED, DATABASE_URL=url, PGAPPNAME="pooled-under-test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "True"
