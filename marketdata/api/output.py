@@ -112,7 +112,11 @@ def _parquet(table: pa.Table) -> bytes:
     no definition levels to compute and store, which halves the writer's time.
     """
     schema = pa.schema(
-        [field.with_nullable(table.column(index).null_count > 0) for index, field in enumerate(table.schema)],
+        [
+            # A column of Arrow's null type (no values at all, e.g. no trades) must stay optional.
+            field.with_nullable(table.column(index).null_count > 0 or pa.types.is_null(field.type))
+            for index, field in enumerate(table.schema)
+        ],
         metadata=_pandas_metadata(table.schema),
     )
     sink = pa.BufferOutputStream()

@@ -238,3 +238,12 @@ def test_parquet_columns_are_required_unless_a_value_is_missing(user_api, symbol
     table = pd.read_parquet(gaps)
     assert table["n"].isna().tolist()[:6] == [False, False, False, False, True, False]
     assert table["vwap"].isna().tolist()[:6] == [False, False, False, True, False, False]
+
+
+@pytest.mark.parametrize("kind", ["bars", "trades", "quotes"])
+def test_an_empty_range_answers_an_empty_parquet_file(user_api, symbol, kind):
+    response = user_api.get(f"/api/v1/{kind}?symbol=ACME&start=2024-11-26&end=2024-11-27&format=parquet")
+    assert response.status_code == 200, response.content[:300]
+    table = pd.read_parquet(io.BytesIO(response.content))
+    assert len(table) == 0
+    assert "t" in table.columns
