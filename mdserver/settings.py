@@ -180,9 +180,10 @@ FETCH_CACHE_MAX_AGE_S = env.int("MDSERVER_FETCH_CACHE_MAX_AGE", 0, minimum=0)
 # Bar chunks (a month of one symbol's bars, the PostgreSQL read cache) this process keeps
 # decoded in memory, checked against the database's chunk version on every read.
 BAR_CHUNK_MEMORY_MB = env.int("MDSERVER_BAR_CHUNK_MEMORY_MB", 256, minimum=0)
-# Freed heap memory (glibc) this process keeps for reuse rather than returning it to the
-# system, so large responses do not page-fault their buffers in anew each time; 0 = C defaults.
-MALLOC_RETAIN_MB = env.int("MDSERVER_MALLOC_RETAIN_MB", 256, minimum=0)
+# Freed heap memory (glibc) kept for reuse per malloc arena rather than returned to the
+# system, so large responses do not page-fault their buffers in anew each time; arenas are
+# capped at the usable cores, so a process keeps at most cores x this; 0 = C defaults.
+MALLOC_RETAIN_MB = env.int("MDSERVER_MALLOC_RETAIN_MB", 64, minimum=0)
 # Celery beat: poll these crypto symbols' 1m bars every minute, e.g. "binance:BTC/USDT,okx:ETH/USDT".
 # Off (empty) by default; run `make beat` next to a worker to use it.
 CRYPTO_POLL = [tuple(item.split(":", 1)) for item in env.list("MDSERVER_CRYPTO_POLL", []) if ":" in item]
