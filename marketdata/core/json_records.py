@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -62,8 +64,8 @@ def records_json(table: pa.Table, *, prefix: bytes = b"", suffix: bytes = b"", t
     threads = max(1, min(threads, length))  # every slice holds at least one record
     bounds = [len(picks) * (length * part // threads) for part in range(threads + 1)]
     slices = [pa.array(order.ravel()[low:high]) for low, high in zip(bounds, bounds[1:], strict=False)]
-    helpers = [_helpers().submit(_take_text, pieces, indices) for indices in slices[1:]]
-    bodies = [_take_text(pieces, slices[0]), *(helper.result() for helper in helpers)]
+    helpers = [_take_text_on_a_helper(pieces, indices) for indices in slices[1:]]
+    bodies = [_take_text(pieces, slices[0]), *(helper() for helper in helpers)]
     bodies[0] = bodies[0][1:]  # the first record's leading comma
     return b"".join([prefix, b"[", *bodies, b"]", suffix])
 
@@ -71,9 +73,34 @@ def records_json(table: pa.Table, *, prefix: bytes = b"", suffix: bytes = b"", t
 PARALLEL_MIN_RECORDS = 20_000
 
 
-@functools.cache
-def _helpers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=3, thread_name_prefix="json-records")
+_helper_pool: ThreadPoolExecutor | None = None
+_helper_pool_lock = threading.Lock()
+
+
+def _forget_helper_pool() -> None:
+    """Drop the pool in a forked child: its threads stayed behind in the parent."""
+    global _helper_pool, _helper_pool_lock
+    _helper_pool, _helper_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_helper_pool)
+
+
+def _take_text_on_a_helper(pieces: pa.Array, indices: pa.Array) -> Callable[[], memoryview]:
+    """Start `_take_text` on a helper thread; return what waits for its bytes.
+
+    While the interpreter shuts down no thread can be started: the caller's thread then
+    does the work when it asks for the result.
+    """
+    global _helper_pool
+    with _helper_pool_lock:
+        if _helper_pool is None:
+            _helper_pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="json-records")
+        pool = _helper_pool
+    try:
+        return pool.submit(_take_text, pieces, indices).result
+    except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+        return functools.partial(_take_text, pieces, indices)
 
 
 def _take_text(pieces: pa.Array, indices: pa.Array) -> memoryview:

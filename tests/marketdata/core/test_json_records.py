@@ -117,3 +117,35 @@ def test_missing_times_are_refused():
     table = pa.table({"t": pa.array([0, None], pa.timestamp("ns", tz="UTC"))})
     with pytest.raises(ValueError, match="times must not be missing"):
         records_json(table)
+
+
+HELPER_THREADS_AFTER_FORK_AND_AT_SHUTDOWN = """
+import atexit, os, signal, sys
+import numpy as np, orjson, pyarrow as pa
+from marketdata.core.json_records import records_json
+
+table = pa.table({"x": np.arange(30_000, dtype=float)})
+expected = orjson.dumps([{"x": float(x)} for x in range(30_000)])
+assert records_json(table, threads=2) == expected  # the parent's helper threads now exist
+child = os.fork()
+if child == 0:
+    signal.alarm(10)  # a hang ends the child with SIGALRM
+    os._exit(0 if records_json(table, threads=2) == expected else 1)
+_, status = os.waitpid(child, 0)
+print("forked child:", os.waitstatus_to_exitcode(status))
+atexit.register(lambda: print("at exit:", records_json(table, threads=2) == expected, flush=True))
+"""
+
+
+def test_helper_threads_work_in_a_forked_child_and_during_shutdown():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", HELPER_THREADS_AFTER_FORK_AND_AT_SHUTDOWN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["forked child: 0", "at exit: True"], result.stderr
