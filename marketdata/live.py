@@ -13,6 +13,7 @@ from marketdata.core.calendar import get_calendar
 from marketdata.core.coordinator import SystemManager
 from marketdata.models import Symbol
 from marketdata.providers.synthetic import synthetic_bars, synthetic_quotes, synthetic_trades
+from mdserver.db import release_pooled_connections
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class SyntheticLiveFeeder:
                     self.step(self.manager.clock.now())
                 except Exception:
                     logger.exception("live feed step failed")
+                release_pooled_connections()
         finally:
             connections.close_all()  # give the thread's connection back (to the pool)
 

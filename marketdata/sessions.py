@@ -31,6 +31,7 @@ from marketdata.models import ReplaySession, Symbol
 from marketdata.session_feed import StoreFeed
 from mdserver import jobs
 from mdserver.api import ApplicationError, jsonable
+from mdserver.db import release_pooled_connections
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +281,7 @@ def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> st
                 last_snapshot, last_state = wall(), state
             if state in TERMINAL_STATES:
                 return state
+            release_pooled_connections()
             sleep(CONTROL_POLL_S)
     finally:
         if live_feeder:

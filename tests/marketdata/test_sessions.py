@@ -198,3 +198,30 @@ def test_live_feed_pushes_and_stores_each_closed_minute_once(symbol):
     assert stored["close"].iloc[0] == expected.loc[expected["ts"] == pd.Timestamp("2024-11-26T14:59Z"), "close"].iloc[0]
     assert manager.coordinator._pushes.qsize() == 3  # the bar, its quotes and its trades
     assert feeder.step(pd.Timestamp("2024-11-26T22:00:30Z")) == 0  # after the close: nothing to push
+
+
+def test_waiting_sessions_hold_no_pooled_database_connection(user_api, two_sessions):
+    """Sessions (replays and a live one) give their connections back between polls, so requests still get one."""
+    from django.db import connection
+
+    if not getattr(connection, "pool", None):
+        pytest.skip("the connection pool is PostgreSQL's")
+
+    def connections_taken() -> int:
+        """The fewest connections out of the pool over a few of the runners' polls (one may be mid-query)."""
+        taken = []
+        for _ in range(8):
+            stats = connection.pool.get_stats()
+            taken.append(stats["pool_size"] - stats["pool_available"])
+            time.sleep(0.15)
+        return min(taken)
+
+    before = connections_taken()
+    replays = [create(user_api)["id"] for _ in range(3)]
+    live_request = {"symbols": ["ACME"], "streams": ["bars"], "timeout_s": 5}  # no dates: live
+    live = user_api.post("/api/v1/sessions", live_request, format="json").json()["id"]
+    for session_id in replays:
+        wait_state(session_id, "paused")
+    wait_state(live, "running")
+    time.sleep(1.5)  # the live feeder has stepped at least once
+    assert connections_taken() == before
