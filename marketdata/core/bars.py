@@ -248,7 +248,13 @@ def _count_check(name: str, array: np.ndarray, finite: np.ndarray) -> _Check:
     """A count is a whole number that fits a 64-bit integer (negatives are reported as such)."""
     with np.errstate(invalid="ignore"):
         wrong = finite & (array >= 0) & ((array != np.floor(array)) | (array >= 2.0**63))
-    return _Check(name, wrong, lambda i: f"{name} {_format_number(array[i])} is not a whole number of trades")
+
+    def reason(row: int) -> str:
+        if array[row] >= 2.0**63:
+            return f"{name} {_format_number(array[row])} is too large (at most 9223372036854775807)"
+        return f"{name} {_format_number(array[row])} is not a whole number of trades"
+
+    return _Check(name, wrong, reason)
 
 
 def _order_check(
