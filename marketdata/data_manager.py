@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from marketdata import store
@@ -154,7 +155,9 @@ def indicators(*, bars: pd.DataFrame, symbol: Symbol, names: str) -> pd.DataFram
     except ValueError as exc:
         raise ApplicationError(str(exc), details=[{"field": "names", "message": str(exc)}]) from None
     session_ids = None
-    if len(bars) and any(spec.name == "vwap" for spec in specs):
+    if not len(bars):
+        session_ids = np.empty(0, dtype=np.int64)  # no bars, no sessions: every series is empty
+    elif any(spec.name == "vwap" for spec in specs):
         calendar = get_calendar(symbol.calendar)
         first, last = bars["ts"].iloc[0], bars["ts"].iloc[-1]
         sessions = calendar.schedule(

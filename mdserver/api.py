@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -46,7 +48,7 @@ class NotFoundError(ApplicationError):
 
 
 def jsonable(value: Any) -> Any:
-    """Turn Timestamps into ISO-8601 `Z` strings, dates into ISO dates and NaN into None, recursively."""
+    """Turn Timestamps into ISO-8601 `Z` strings, dates into ISO dates and NaN/infinities into None, recursively."""
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -62,14 +64,23 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, np.bool_):
         return bool(value)
     return value
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or []}}
+    body = {"code": code, "message": _encodable(message), "details": details or []}
+    body["details"] = [{key: _encodable(item) for key, item in detail.items()} for detail in body["details"]]
+    return {"error": body}
+
+
+def _encodable(value: Any) -> Any:
+    """Return text that UTF-8 can encode: messages quote the input, which may hold a lone surrogate."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def flatten_validation_detail(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
@@ -106,7 +117,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
+        response.data = error_body(
+            str(exc.default_code), str(exc.detail), [{"field": "body", "message": str(exc.detail)}]
+        )
+    elif isinstance(exc, exceptions.ValidationError):
         details = flatten_validation_detail(exc.detail)
         first = details[0] if details else {"field": None, "message": "invalid input"}
         message = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
@@ -143,6 +158,20 @@ class CursorPage(CursorPagination):
             )
         return value
 
+    def paginate_queryset(self, queryset, request, view=None) -> list | None:
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request) -> Cursor | None:
+        """Read the `cursor` parameter; a tampered or foreign one is a 400 on the field, not a 404 or a 500."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise _bad_cursor("not a cursor this endpoint gave out") from None
+        if cursor is not None and cursor.position is not None:
+            _check_position(self._model, self.ordering[0].lstrip("-"), cursor.position)
+        return cursor
+
     def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
         """Use the view's `ordering` (e.g. newest first), falling back to `id`."""
         ordering = getattr(view, "ordering", None) or self.ordering
@@ -157,3 +186,21 @@ class CursorPage(CursorPagination):
             "required": ["results", "next"],
             "properties": {"results": schema, "next": {"type": "string", "nullable": True, "format": "uri"}},
         }
+
+
+def _bad_cursor(reason: str) -> ApplicationError:
+    return ApplicationError(f"invalid cursor: {reason}", details=[{"field": "cursor", "message": reason}])
+
+
+def _check_position(model: type[Model], field_name: str, position: str) -> None:
+    """Refuse a cursor position that is not a value of the ordering field (it would fail in the query)."""
+    try:
+        field = model._meta.get_field(field_name)
+    except FieldDoesNotExist:
+        return
+    try:
+        value = field.to_python(position)
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise DjangoValidationError("out of range")
+    except (DjangoValidationError, ValueError, TypeError, OverflowError):
+        raise _bad_cursor("not a cursor this endpoint gave out") from None

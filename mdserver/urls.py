@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import PreferencesApi, RegisterApi, TokenApi
 from backtests import views as backtest_views
 from marketdata import views as marketdata_views
-from mdserver.views import JobViewSet
+from mdserver.views import JobViewSet, api_not_found
 
 jobs_router = SimpleRouter(trailing_slash=False)
 jobs_router.register("jobs", JobViewSet, basename="job")
@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("marketdata.api.urls")),
     path("", include("backtests.api.urls")),
     path("", include(jobs_router.urls)),
+    re_path(r"^.*$", api_not_found),  # last: whatever the routes above do not match
 ]
 
 urlpatterns = [

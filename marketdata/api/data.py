@@ -22,7 +22,7 @@ from marketdata.api.output import (
     respond,
 )
 from marketdata.core.intervals import IntervalError, parse_interval
-from marketdata.core.times import TimeParamError, parse_time_param
+from marketdata.core.times import EARLIEST_TIME, LATEST_TIME, SUPPORTED_TIMES, TimeParamError, parse_time_param
 from mdserver.api import DEFAULT_LIMIT, MAX_LIMIT, ApplicationError
 
 
@@ -35,6 +35,16 @@ class IntervalField(serializers.CharField):
             return parse_interval(text)
         except IntervalError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+class SupportedDateField(serializers.DateField):
+    """A date inside the years the calendars and the store handle (see `marketdata.core.times`)."""
+
+    def to_internal_value(self, value):
+        date = super().to_internal_value(value)
+        if not EARLIEST_TIME.year <= date.year < LATEST_TIME.year:
+            raise serializers.ValidationError(f"out of range: dates go {SUPPORTED_TIMES}")
+        return date
 
 
 class RangeQuery(serializers.Serializer):

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketdata import data_manager, selectors
-from marketdata.api.data import IntervalField, parse_query, time_range
+from marketdata.api.data import IntervalField, SupportedDateField, parse_query, time_range
 from marketdata.api.output import BAR_FIELDS
 from marketdata.core.calendar import get_calendar
 from marketdata.core.intervals import parse_interval
@@ -31,8 +31,8 @@ class ClockQuery(MarketQuery):
 
 
 class SessionsQuery(MarketQuery):
-    start = serializers.DateField()
-    end = serializers.DateField()
+    start = SupportedDateField()
+    end = SupportedDateField()
 
     def validate(self, data):
         if data["end"] < data["start"]:
@@ -47,7 +47,7 @@ class HolidaysQuery(MarketQuery):
 
 
 class DayQuery(MarketQuery):
-    date = serializers.DateField()
+    date = SupportedDateField()
 
 
 MARKET = OpenApiParameter("market", str, description="calendar name, e.g. XNYS (default), CME_Globex_Metals, 24/7")
@@ -242,9 +242,9 @@ class IndicatorsApi(APIView):
 
 
 class CoverageQuery(serializers.Serializer):
-    interval = serializers.CharField(default="1m")
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
+    interval = IntervalField(default=parse_interval("1m"))
+    start = SupportedDateField(required=False)
+    end = SupportedDateField(required=False)
 
 
 class CoverageMixin:
@@ -265,5 +265,5 @@ class CoverageMixin:
             raise ApplicationError(
                 "end must be after start, at most 10 years", details=[{"field": "end", "message": "bad range"}]
             )
-        days = data_manager.coverage(symbol=symbol, interval=params["interval"], start=start, end=end)
+        days = data_manager.coverage(symbol=symbol, interval=str(params["interval"]), start=start, end=end)
         return Response(jsonable(days))

@@ -61,7 +61,7 @@ class DrawingViewSet(OwnedQuerysetMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         symbol = self.request.query_params.get("symbol")
         if symbol:
-            if not symbol.isdigit():
+            if not (symbol.isascii() and symbol.isdigit()) or len(symbol) > 18:  # "²" is a digit to isdigit()
                 from mdserver.api import ApplicationError
 
                 raise ApplicationError("symbol must be a symbol id", details=[{"field": "symbol", "message": "an id"}])

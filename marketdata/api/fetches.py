@@ -57,6 +57,11 @@ class FetchInput(serializers.Serializer):
         schema = data.get("schema")
         if schema and schema not in TICK_SCHEMAS and not schema.startswith("ohlcv-"):
             raise serializers.ValidationError({"schema": "use ohlcv-<interval>, trades, tbbo, mbp-1 or quotes"})
+        if schema and schema.startswith("ohlcv-"):
+            try:
+                parse_interval(schema.removeprefix("ohlcv-"))
+            except IntervalError as exc:
+                raise serializers.ValidationError({"schema": f"ohlcv-<interval>: {exc}"}) from None
         if data["source"] == "databento" and not data.get("dataset"):
             raise serializers.ValidationError({"dataset": "Databento needs a dataset such as XNAS.ITCH or GLBX.MDP3"})
         if data["source"] == "ccxt" and not data.get("exchange") and not data.get("venue"):

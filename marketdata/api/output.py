@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from django.http import HttpRequest, HttpResponse
 
 from marketdata.core.json_records import records_json
+from marketdata.core.times import is_supported_time
 from mdserver.api import ApplicationError
 
 BAR_FIELDS = {
@@ -42,14 +43,19 @@ def encode_cursor(ts: pd.Timestamp, skip: int = 0) -> str:
 
 
 def decode_cursor(text: str) -> tuple[pd.Timestamp, int]:
+    """Return the (time, rows to skip at that time) a cursor holds; a tampered one is a 400 on `cursor`."""
     try:
         padded = text + "=" * (-len(text) % 4)
         ns, skip = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        return pd.Timestamp(int(ns), tz="UTC"), int(skip)
-    except (ValueError, UnicodeDecodeError):
+        ts, skip = pd.Timestamp(int(ns), tz="UTC"), int(skip)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        ts, skip = None, -1
+    # A cursor this server issued names a supported time and a count of rows already sent at it.
+    if ts is None or not is_supported_time(ts) or not 0 <= skip < 2**53:
         raise ApplicationError(
             "the cursor is not one this server issued", details=[{"field": "cursor", "message": "invalid cursor"}]
-        ) from None
+        )
+    return ts, skip
 
 
 def next_url(request: HttpRequest, cursor: str | None) -> str | None:

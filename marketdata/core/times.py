@@ -14,10 +14,20 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Times the store, the calendars and pandas all handle: pandas' nanosecond times end in
+# 2262 and begin in 1677, and a session is scheduled for the whole year around a time.
+EARLIEST_TIME = pd.Timestamp("1900-01-01T00:00:00Z")
+LATEST_TIME = pd.Timestamp("2200-01-01T00:00:00Z")  # exclusive
+SUPPORTED_TIMES = "from 1900-01-01 up to 2200-01-01 (UTC)"
 
 
 class TimeParamError(ValueError):
     """A time parameter that cannot be read."""
+
+
+def is_supported_time(stamp: pd.Timestamp) -> bool:
+    """Return whether a UTC time lies in the range the store and the calendars handle."""
+    return EARLIEST_TIME <= stamp < LATEST_TIME
 
 
 def parse_time_param(value: str, tz: ZoneInfo | str, *, is_end: bool = False) -> pd.Timestamp:
@@ -26,6 +36,17 @@ def parse_time_param(value: str, tz: ZoneInfo | str, *, is_end: bool = False) ->
     if not text:
         raise TimeParamError("empty time")
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    try:
+        stamp = _parse(text, value, zone, is_end=is_end)
+    except (OverflowError, NotImplementedError, pd.errors.OutOfBoundsDatetime):  # pandas' range ends
+        stamp = None
+    # A day's slack either side: the date-only bounds of the first and last days convert across midnight UTC.
+    if stamp is None or not EARLIEST_TIME - pd.Timedelta(days=1) <= stamp <= LATEST_TIME + pd.Timedelta(days=1):
+        raise TimeParamError(f"{value!r} is out of range: times go {SUPPORTED_TIMES}")
+    return stamp
+
+
+def _parse(text: str, value: str, zone: ZoneInfo, *, is_end: bool) -> pd.Timestamp:
     if DATE_ONLY.match(text):
         try:
             day = pd.Timestamp(text)

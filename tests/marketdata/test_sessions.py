@@ -81,6 +81,10 @@ def test_owner_connects_and_other_users_are_refused(user, other_user, user_api, 
         anonymous = WebsocketCommunicator(application, f"/ws/sessions/{created['id']}/", headers=HEADERS)
         connected, code = await anonymous.connect()
         assert (connected, code) == (False, 4403)
+        for token in ("%00", "%ff%fe"):  # no token holds these; the lookup must miss, not fail
+            odd = ws_for(created["id"], token)
+            connected, code = await odd.connect()
+            assert (connected, code) == (False, 4403)
 
     async_to_sync(scenario)()
     user_api.post(f"/api/v1/sessions/{created['id']}/stop")
