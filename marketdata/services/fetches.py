@@ -155,7 +155,8 @@ def fetch_estimate(*, specs: list[FetchSpec]) -> dict:
             try:
                 estimate = source.estimate(_request(spec, plan.symbol, span))
             except ProviderError as exc:
-                raise ApplicationError(f"{spec.source}: {exc}", code="provider_error") from None
+                raise ApplicationError(f"{spec.source}: {exc}", code="provider_error",
+                                       details=[{"field": "source", "message": str(exc)}]) from None  # fmt: skip
             symbol_cost += estimate.cost_usd
             symbol_rows += estimate.rows_estimate
         cost += symbol_cost
@@ -201,7 +202,8 @@ def fetch_run(*, spec: FetchSpec, progress: ProgressCallback | None = None, forc
             ) from None
         except ProviderError as exc:
             raise ApplicationError(f"{spec.source} {spec.exchange} {plan.symbol}: {exc}".replace("  ", " "),
-                                   code="provider_error") from None  # fmt: skip
+                                   code="provider_error",
+                                   details=[{"field": "source", "message": str(exc)}]) from None  # fmt: skip
         with transaction.atomic():
             result = _store(spec, plan.symbol, frame)
             _cache_record(spec, plan.symbol, span, rows=len(frame))

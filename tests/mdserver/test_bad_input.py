@@ -152,3 +152,9 @@ def test_error_text_quoting_a_lone_surrogate_can_be_encoded():
 
 def test_non_finite_numbers_answer_as_null():
     assert jsonable({"a": float("inf"), "b": [float("-inf"), float("nan"), 1.5]}) == {"a": None, "b": [None, None, 1.5]}
+
+
+def test_a_provider_refusing_the_request_is_400_naming_the_source(user_api, symbol):
+    body = {"source": "synthetic", "symbols": ["ACME"], "schema": "mbp-1", "start": "2024-11-26", "end": "2024-11-27"}
+    error = error_of(user_api.post("/api/v1/fetches/estimate", body, format="json"), 400)
+    assert error["code"] == "provider_error" and fields_of(error) == {"source"}
