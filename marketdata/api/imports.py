@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,6 +12,7 @@ from marketdata import selectors, services
 from marketdata.api.data import IntervalField
 from marketdata.core.intervals import parse_interval
 from marketdata.models import Import
+from marketdata.providers.files import time_zone_problem
 
 
 class ImportInput(serializers.Serializer):
@@ -25,10 +24,9 @@ class ImportInput(serializers.Serializer):
     on_conflict = serializers.ChoiceField(choices=["skip", "replace"], required=False, default="skip")
 
     def validate_tz(self, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError(f"unknown time zone {value!r}; use e.g. America/New_York") from None
+        problem = time_zone_problem(value)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
         return value
 
 

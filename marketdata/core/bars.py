@@ -23,6 +23,7 @@ import pandas as pd
 
 from marketdata.core.errors import RowError
 from marketdata.core.intervals import Interval, parse_interval
+from marketdata.core.times import EARLIEST_TIME, LATEST_TIME, SUPPORTED_TIMES
 
 BAR_COLUMNS: list[str] = [
     "ts",
@@ -40,6 +41,10 @@ REQUIRED_COLUMNS: list[str] = ["ts", "open", "high", "low", "close", "volume"]
 OPTIONAL_COLUMNS: list[str] = ["trade_count", "vwap"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+# Prices, volumes and vwap must stay below this magnitude: sums of many such values (session
+# volume, averages, resampling) stay finite, and no real instrument comes near it.
+MAX_MAGNITUDE = 1e18
+_MAX_MAGNITUDE_TEXT = "1e18"
 _INT64_MIN = np.iinfo(np.int64).min
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -149,11 +154,14 @@ class _Check:
 def validate_bars(frame: pd.DataFrame, rows: np.ndarray | None = None, limit: int = 100) -> list[RowError]:
     """Return the first `limit` problems in `frame`, in row order.
 
-    Checks: `ts` present (not NaT); open/high/low/close/volume finite numbers;
+    Checks: `ts` present (not NaT) and inside the supported times
+    (`marketdata.core.times`); open/high/low/close/volume finite numbers;
     trade_count and vwap finite and >= 0 where known (NaN = unknown is fine),
-    trade_count whole;
-    volume >= 0; high >= open, close, low; low <= open, close. Order checks run
-    only where both sides are finite, so one bad number gives one error.
+    trade_count whole and below 2^63; prices, volume and vwap of magnitude
+    below `MAX_MAGNITUDE`;
+    volume >= 0; high >= open, close, low; low <= open, close. Order and sign
+    checks run only where the numbers are finite and not too large, so one bad
+    number gives one error.
     `rows[i]` is the source row number reported for frame row i (default: the
     1-based position).
     """
@@ -168,7 +176,9 @@ def validate_bars(frame: pd.DataFrame, rows: np.ndarray | None = None, limit: in
         return []
 
     checks: list[_Check] = [_Check("ts", frame["ts"].isna().to_numpy(), lambda i: "timestamp is missing (NaT)")]
+    checks.append(_supported_time_check(frame["ts"]))
     numbers: dict[str, np.ndarray] = {}
+    # Per column: usable in the sign and order checks (finite and, except counts, not too large).
     finite: dict[str, np.ndarray] = {}
     for name in VALUE_COLUMNS:
         if name not in frame.columns:
@@ -182,6 +192,10 @@ def validate_bars(frame: pd.DataFrame, rows: np.ndarray | None = None, limit: in
         else:
             parsed = None
         checks.extend(_finite_checks(name, array, parsed))
+        if name != "trade_count":  # counts have their own limit, 2^63
+            too_large = _magnitude_check(name, array, finite[name])
+            checks.append(too_large)
+            finite[name] = finite[name] & ~too_large.mask
 
     volume = numbers["volume"]
     checks.append(
@@ -234,6 +248,32 @@ def _finite_checks(name: str, array: np.ndarray, parsed: np.ndarray | None) -> l
     if parsed is not None:
         missing &= parsed  # text that is not a number has its own error
     return [_Check(name, missing, lambda i: f"{name} is missing (NaN)"), infinite]
+
+
+def _supported_time_check(ts: pd.Series) -> _Check:
+    """Times the calendars cannot schedule sessions for would break every later read."""
+    earliest, latest = EARLIEST_TIME, LATEST_TIME
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):  # naive datetimes are read as UTC
+        earliest, latest = earliest.tz_localize(None), latest.tz_localize(None)
+    # Compared in the column's own unit: a microsecond column can hold times nanoseconds cannot.
+    outside = ((ts < earliest) | (ts >= latest)).to_numpy(dtype=bool)  # NaT compares False
+
+    def describe(i: int) -> str:
+        shown = ts.iloc[i].isoformat().replace("+00:00", "Z")
+        return f"timestamp {shown} is outside the supported range: times go {SUPPORTED_TIMES}"
+
+    return _Check("ts", outside, describe)
+
+
+def _magnitude_check(name: str, array: np.ndarray, finite: np.ndarray) -> _Check:
+    """Refuse finite values whose sums would overflow to inf in analytics and JSON."""
+    with np.errstate(invalid="ignore"):
+        too_large = finite & (np.abs(array) >= MAX_MAGNITUDE)
+    return _Check(
+        name,
+        too_large,
+        lambda i: f"{name} {_format_number(array[i])} is too large (magnitude must be below {_MAX_MAGNITUDE_TEXT})",
+    )
 
 
 def _negative_check(name: str, array: np.ndarray, finite: np.ndarray) -> _Check:

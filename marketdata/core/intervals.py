@@ -73,10 +73,14 @@ def parse_interval(text: str) -> Interval:
     stripped = text.strip()
     match = _INTERVAL_RE.fullmatch(stripped)
     if match is None:
+        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
         raise IntervalError(
-            f"invalid interval {text!r}: expected <N>s, <N>m, <N>h or <N>d with N >= 1, e.g. '1m', '5m', '4h', '1d'"
+            f"invalid interval {shown}: expected <N>s, <N>m, <N>h or <N>d with N >= 1, e.g. '1m', '5m', '4h', '1d'"
         )
-    return Interval(int(match.group(1)), match.group(2))
+    digits, unit = match.groups()
+    if len(digits) > 9:  # past any real interval; and int() refuses thousands of digits
+        raise IntervalError(f"interval {digits[:12]}...{unit} is longer than the maximum of 366 days")
+    return Interval(int(digits), unit)
 
 
 def can_derive(target: Interval, base: Interval) -> bool:

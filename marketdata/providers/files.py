@@ -25,9 +25,15 @@ Timestamps. ISO-8601 with `Z` or an offset is converted to UTC. Naive values and
 bare dates (midnight) are wall time in `tz`; without `tz` the whole file is
 refused. A wall time that DST makes ambiguous is resolved from the file order
 when possible, otherwise it is a row error, as is a time in a spring-forward gap.
-Numbers are epochs whose unit follows their magnitude: |x| < 1e11 seconds
-(up to year 5138), < 1e14 milliseconds, < 1e17 microseconds, otherwise
-nanoseconds; each unit's range starts at 1973-03-03 except seconds.
+Numbers are epochs whose unit follows their magnitude: |x| < 1e11 seconds,
+< 1e14 milliseconds, < 1e17 microseconds, otherwise nanoseconds; each unit's
+range starts at 1973-03-03 except seconds. Every time must lie in the supported
+range (`marketdata.core.times.SUPPORTED_TIMES`); others are row errors.
+
+Values. Number columns are read as float64, so an integer beyond 2^53 (or an
+unsigned 64-bit Parquet column) is rounded to the nearest float rather than
+refused; the limits on magnitudes are `validate_bars`' to enforce. Line endings
+may be LF, CRLF or CR alone; leading UTF-8 byte order marks are skipped.
 
 Rows. Row numbers are 1-based data-record numbers: the first data line after the
 CSV header, the first object of a JSON array or JSON-lines file and the first row
@@ -41,6 +47,7 @@ import io
 import itertools
 import json
 import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -55,6 +62,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from marketdata.core.errors import RowError
+from marketdata.core.times import EARLIEST_TIME, LATEST_TIME, SUPPORTED_TIMES
 
 try:  # orjson parses large JSON documents several times faster when installed.
     from orjson import loads as _json_loads
@@ -114,6 +122,13 @@ Column = pa.Array | pa.ChunkedArray
 
 _NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 _INT64_MAX = np.iinfo(np.int64).max
+_EARLIEST_NS = EARLIEST_TIME.as_unit("ns").value
+_LATEST_NS = LATEST_TIME.as_unit("ns").value  # exclusive
+# Naive wall times further than this outside the supported range cannot land inside it in
+# any zone (UTC offsets stay within a day), and localizing them could leave pandas' range.
+_WALL_SLACK_NS = 2 * 86_400 * 10**9
+_BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(rb"[\r\n]")
 
 # Why a timestamp was rejected; 0 = accepted.
 _TS_OK, _TS_MISSING, _TS_UNPARSEABLE, _TS_OUT_OF_RANGE, _TS_AMBIGUOUS, _TS_NONEXISTENT = range(6)
@@ -173,13 +188,13 @@ def parse_bars_file(
     if max_errors < 1:
         raise ValueError("max_errors must be at least 1")
     if tz is not None:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            message = f"unknown time zone {tz!r}; use an IANA name such as 'America/New_York'"
-            return _refused("tz", message)
+        problem = time_zone_problem(tz)
+        if problem is not None:
+            return _refused("tz", problem)
 
-    data = data.removeprefix(b"\xef\xbb\xbf")
+    # Editors that add a byte order mark to a file that already has one leave several.
+    while data.startswith(_BOM):
+        data = data[len(_BOM) :]
     if not data or data.isspace():
         return _refused("file", "file is empty")
     file_format, description = _detect_format(data, filename)
@@ -190,13 +205,24 @@ def parse_bars_file(
     reader = {"csv": _read_csv, "json": _read_json, "parquet": _read_parquet}[file_format]
     raw = reader(data, max_errors)
     file_errors = [error for error in raw.errors if error.row is None]
-    if raw.rows_total == 0:
+    if raw.rows_total == 0 and not file_errors:  # an unreadable file has no rows for its own reason
         file_errors.append(RowError(None, "file", "file has no rows (header only)"))
     if file_errors:
         return _refused_with(file_errors, raw.rows_total, file_format)
     parsed = _convert(raw, tz, max_errors)
     parsed.format = file_format
     return parsed
+
+
+def time_zone_problem(tz: str) -> str | None:
+    """Return why `tz` is not a usable IANA time zone name, or None when it is."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # A name is looked up as a file path: too long, a directory or unreadable are OSErrors.
+        name = tz if len(tz) <= 40 else tz[:37] + "..."
+        return f"unknown time zone {name!r}; use an IANA name such as 'America/New_York'"
+    return None
 
 
 def _refused(field_name: str, message: str) -> ParsedFile:
@@ -260,12 +286,14 @@ def _resolve_columns(names: list[str]) -> tuple[dict[str, str], list[RowError]]:
 
 
 def _arrays(table: pa.Table, columns: dict[str, str]) -> dict[str, Column]:
-    """Return the column of each field, dictionary-decoded."""
+    """Return the column of each field, dictionary-decoded, string views as strings."""
     arrays = {}
     for field_name, name in columns.items():
         array = table.column(name)
         if pa.types.is_dictionary(array.type):
             array = array.cast(array.type.value_type)
+        if pa.types.is_string_view(array.type):  # the parsers below read string and large_string
+            array = array.cast(pa.large_string())
         arrays[field_name] = array
     return arrays
 
@@ -275,10 +303,14 @@ def _arrays(table: pa.Table, columns: dict[str, str]) -> dict[str, Column]:
 
 def _read_csv(data: bytes, max_errors: int) -> _RawTable:
     data = data.lstrip(b"\r\n")
-    header_end = data.find(b"\n")
-    header_line = data[: header_end if header_end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", errors="replace")
+    # CR alone ends lines in old Mac files; pyarrow and the record reader accept all three endings.
+    header_end = _LINE_END.search(data)
+    header_line = data[: header_end.start() if header_end else len(data)].decode("utf-8", errors="replace")
     delimiter = max(_CSV_DELIMITERS, key=header_line.count)
-    names = next(csv.reader([header_line], delimiter=delimiter))
+    try:
+        names = next(csv.reader([header_line], delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a header name past the csv module's field size limit
+        return _RawTable({}, 0, errors=[RowError(None, "file", f"cannot read the CSV header: {exc}")])
     columns, errors = _resolve_columns(names)
     if errors:
         lines = data.splitlines()
@@ -296,8 +328,12 @@ def _read_csv(data: bytes, max_errors: int) -> _RawTable:
         convert_options = pacsv.ConvertOptions(include_columns=include, column_types=column_types)
         try:
             table = pacsv.read_csv(io.BytesIO(data), parse_options=parse_options, convert_options=convert_options)
-        except (pa.ArrowInvalid, UnicodeDecodeError):
+        except (pa.ArrowException, UnicodeDecodeError):
+            # Also a header pyarrow reads differently from the csv module (ArrowKeyError):
+            # the record reader below uses the header exactly as it was resolved.
             continue
+        if any(pa.types.is_binary(kind) for kind in table.schema.types):
+            continue  # bytes that are not UTF-8: the record reader decodes them as cp1252
         return _RawTable(_arrays(table, columns), table.num_rows)
     return _read_csv_records(data, delimiter, names, columns, max_errors)
 
@@ -317,7 +353,8 @@ def _read_csv_records(
     row = 0
     try:
         # Blank records are skipped like pyarrow does, so row numbers agree.
-        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        # newline="": records end at CR, LF or CRLF, and quoted line breaks stay in their field.
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         records = (record for record in reader if any(map(str.strip, record)))
         next(records, None)  # the header
         for row, record in enumerate(records, start=1):
@@ -353,8 +390,8 @@ def _read_parquet(data: bytes, max_errors: int) -> _RawTable:
 def _read_json(data: bytes, max_errors: int) -> _RawTable:
     try:
         document = _json_loads(data)
-    except ValueError:
-        return _read_json_lines(data, max_errors)
+    except (ValueError, RecursionError) as exc:  # RecursionError: json's nesting limit, without orjson
+        return _read_json_lines(data, max_errors, document_error=str(exc))
     if isinstance(document, dict):
         envelope = next((k for k in _JSON_ENVELOPE_KEYS if isinstance(document.get(k), list)), None)
         records = document[envelope] if envelope else [document]
@@ -366,13 +403,13 @@ def _read_json(data: bytes, max_errors: int) -> _RawTable:
     return _json_records_table(records, np.arange(1, len(records) + 1), [], 0, max_errors)
 
 
-def _read_json_lines(data: bytes, max_errors: int) -> _RawTable:
+def _read_json_lines(data: bytes, max_errors: int, document_error: str = "") -> _RawTable:
     data = data.lstrip()
     first_end = data.find(b"\n")
     first_line = data[: first_end if first_end >= 0 else len(data)]
     try:
         first = _json_loads(first_line)
-    except ValueError:
+    except (ValueError, RecursionError):
         first = None
     if isinstance(first, dict):
         # pyarrow drops the zone of ISO strings it infers as timestamps: keep them text.
@@ -381,8 +418,8 @@ def _read_json_lines(data: bytes, max_errors: int) -> _RawTable:
         options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         try:
             table = pajson.read_json(io.BytesIO(data), parse_options=options)
-        except pa.ArrowInvalid:
-            table = None  # mixed types or a broken line: take the slow road below
+        except pa.ArrowException:
+            table = None  # mixed types, a broken line or deep nesting: take the slow road below
         if table is not None:
             columns, errors = _resolve_columns(table.column_names)
             if errors:
@@ -397,11 +434,13 @@ def _read_json_lines(data: bytes, max_errors: int) -> _RawTable:
         try:
             records.append(_json_loads(line))
             rows.append(row)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             if len(errors) < max_errors:
                 errors.append(RowError(row, "file", f"invalid JSON: {exc}"))
     if not records and errors:
         message = "not valid JSON (expected an array, an object or JSON lines)"
+        if document_error:  # where the document failed, e.g. a number too large for a double
+            message += f": {document_error[:200]}"
         return _RawTable({}, len(lines), errors=[RowError(None, "file", message)])
     bad_lines = len(lines) - len(records)
     table = _json_records_table(records, np.asarray(rows), errors, bad_lines, max_errors)
@@ -436,11 +475,18 @@ def _json_records_table(
         values = list(map(dict.get, records, itertools.repeat(name)))
         try:
             arrays[field_name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        except (pa.ArrowException, OverflowError, RecursionError):
             # Mixed types in one column (e.g. numbers and text): compare as text.
-            text = pd.Series(values, dtype=object).astype("str")
-            arrays[field_name] = pa.array(text, pa.string(), from_pandas=True)
+            arrays[field_name] = pa.array(_json_texts(values), pa.string(), from_pandas=True)
     return _RawTable(arrays, rows_total, row_numbers, errors, errors_total)
+
+
+def _json_texts(values: list[object]) -> pd.Series:
+    """Return JSON values as text, None kept missing, for a column of mixed types."""
+    try:
+        return pd.Series(values, dtype=object).astype("str")
+    except RecursionError:  # a value nested too deep to print whole
+        return pd.Series([value if value is None else _value_text(value) for value in values], dtype=object)
 
 
 # --- conversion ---------------------------------------------------------------------
@@ -459,7 +505,13 @@ def _convert(raw: _RawTable, tz: str | None, max_errors: int) -> ParsedFile:
         if tz is None:
             message = "naive timestamps (no Z or UTC offset) need the tz parameter, e.g. tz=America/New_York"
             return _refused_with([RowError(None, "timestamp", message)], raw.rows_total, "")
+        far = naive & ((ts_ns < _EARLIEST_NS - _WALL_SLACK_NS) | (ts_ns >= _LATEST_NS + _WALL_SLACK_NS))
+        ts_reason[far], naive[far] = _TS_OUT_OF_RANGE, False
         _localize(ts_ns, ts_reason, naive, tz)
+    # Later reads schedule sessions around every stored bar: times the calendars cannot
+    # schedule would break every read of the symbol, so they are refused here.
+    unsupported = (ts_reason == _TS_OK) & ((ts_ns < _EARLIEST_NS) | (ts_ns >= _LATEST_NS))
+    ts_reason[unsupported] = _TS_OUT_OF_RANGE
 
     bad = ts_reason != _TS_OK
     problems = [_BadRows("timestamp", np.flatnonzero(bad), _timestamp_message(source, ts_reason, tz))]
@@ -468,7 +520,10 @@ def _convert(raw: _RawTable, tz: str | None, max_errors: int) -> ParsedFile:
         symbols = _parse_symbols(columns["symbol"])
         missing_symbol = pc.is_null(symbols).to_numpy(zero_copy_only=False)
         problems.append(_BadRows("symbol", np.flatnonzero(missing_symbol), _fixed("missing symbol")))
-        bad |= missing_symbol
+        # No ticker holds a NUL, and the database refuses one in text, even in a lookup.
+        nul_symbol = _to_bool(pc.match_substring(symbols, "\x00"), False)
+        problems.append(_BadRows("symbol", np.flatnonzero(nul_symbol), _nul_symbol_message(symbols)))
+        bad |= missing_symbol | nul_symbol
     numbers: dict[str, np.ndarray] = {}
     for field_name in NUMBER_FIELDS:
         if field_name not in columns:
@@ -568,7 +623,8 @@ def _parse_numbers(array: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (float64 values, missing mask, invalid mask) for one number column."""
     kind = array.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = _float_values(array.cast(pa.float64()))
+        # Unsafe: integers past 2^53 (and uint64) round to the nearest float64 instead of failing.
+        values = _float_values(array.cast(pa.float64(), safe=False))
         return values, np.isnan(values), np.zeros(len(array), bool)
     if pa.types.is_null(kind):
         return np.full(len(array), np.nan), np.ones(len(array), bool), np.zeros(len(array), bool)
@@ -608,8 +664,11 @@ def _combine_date_time(dates: Column | None, times: Column) -> Column:
             return times
     elif not (pa.types.is_time(times.type)):
         return times
-    date_text = pc.utf8_trim_whitespace(dates.cast(pa.string()))
-    time_text = pc.utf8_trim_whitespace(times.cast(pa.string()))
+    try:
+        date_text = pc.utf8_trim_whitespace(dates.cast(pa.string()))
+        time_text = pc.utf8_trim_whitespace(times.cast(pa.string()))
+    except pa.ArrowException:  # a date column of a type without text (a list, a struct)
+        return times  # times of day alone then fail as timestamps, row by row
     return pc.binary_join_element_wise(date_text, time_text, "T")
 
 
@@ -667,9 +726,16 @@ def _epoch_to_ns(array: Column) -> tuple[np.ndarray, np.ndarray]:
     """Convert epoch numbers to ns, choosing the unit per value by magnitude."""
     valid = _valid_mask(array)
     if pa.types.is_integer(array.type):
+        fits = np.ones(len(array), bool)
+        if array.type == pa.uint64():
+            # Values past int64 are past any supported time: out of range, not a cast error.
+            fits = _to_bool(pc.less_equal(array, pa.scalar(_INT64_MAX, pa.uint64())), True)
+            array = pc.if_else(pa.array(fits), array, pa.scalar(0, pa.uint64()))
         values = _int_values(array.cast(pa.int64()))
-        return _scale_to_ns(values, _epoch_factors(values.astype(np.float64)), valid)
-    values = _float_values(array.cast(pa.float64()))
+        ns, reason = _scale_to_ns(values, _epoch_factors(values.astype(np.float64)), valid)
+        reason[valid & ~fits] = _TS_OUT_OF_RANGE
+        return ns, reason
+    values = _float_values(array.cast(pa.float64(), safe=False))
     valid &= ~np.isnan(values)
     factors = _epoch_factors(values)
     in_range = valid & (np.abs(values) * factors < 9.2e18)
@@ -719,14 +785,26 @@ def _localize(ts_ns: np.ndarray, reason: np.ndarray, naive: np.ndarray, tz: str)
 def _show(array: Column, position: int) -> str:
     """Quote the value at `position` for a message, shortened if long."""
     try:
-        text = str(array[position].as_py())
-    except (ValueError, OverflowError):  # e.g. a timestamp past year 9999
-        text = str(array[position])
+        text = _value_text(array[position].as_py())
+    except (ValueError, OverflowError, RecursionError):  # e.g. a timestamp past year 9999
+        try:
+            text = str(array[position])
+        except (ValueError, OverflowError):  # past what Python's datetime holds at all
+            text = str(array.slice(position, 1).cast(pa.string())[0])
     return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _value_text(value: object) -> str:
+    """Return a value as text; nested JSON values are abbreviated so any depth prints."""
+    return reprlib.repr(value) if isinstance(value, list | dict) else str(value)
 
 
 def _fixed(message: str) -> Callable[[int], str]:
     return lambda _position: message
+
+
+def _nul_symbol_message(symbols: Column) -> Callable[[int], str]:
+    return lambda position: f"invalid symbol {_show(symbols, position)}: it contains a NUL character"
 
 
 def _number_message(array: Column) -> Callable[[int], str]:
@@ -739,7 +817,7 @@ def _timestamp_message(array: Column, reason: np.ndarray, tz: str | None) -> Cal
         return {
             _TS_MISSING: "missing timestamp",
             _TS_UNPARSEABLE: f"cannot parse timestamp {value} (expected ISO-8601 or an epoch number)",
-            _TS_OUT_OF_RANGE: f"timestamp {value} is outside 1677-09-22..2262-04-11",
+            _TS_OUT_OF_RANGE: f"timestamp {value} is outside the supported range: times go {SUPPORTED_TIMES}",
             _TS_AMBIGUOUS: f"ambiguous local time {value} in {tz} (DST ends); give a UTC offset",
             _TS_NONEXISTENT: f"local time {value} does not exist in {tz} (DST starts)",
         }[int(reason[position])]

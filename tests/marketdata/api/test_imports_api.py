@@ -2,6 +2,8 @@ import io
 import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -103,6 +105,23 @@ def test_naive_timestamps_with_tz_are_market_local(user_api, symbol):
 
 
 HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def parquet_bytes(**columns) -> bytes:
+    """One-bar Parquet file at 2024-11-26T14:30Z; `columns` replace or add columns."""
+    table = {
+        "timestamp": pa.array([pd.Timestamp("2024-11-26T14:30Z")]),
+        **{
+            name: [value]
+            for name, value in {"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.0, "volume": 10.0}.items()
+        },
+        **columns,
+    }
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(table), buffer)
+    return buffer.getvalue()
+
+
 MALFORMED = [
     ("missing column", "timestamp,open,low,close,volume\n2024-11-26T14:30Z,1,0.5,1,10\n", None, "high"),
     ("unparseable timestamp", HEADER + "2024-11-26T14:30Z,1,2,0.5,1,10\nnot-a-time,1,2,0.5,1,10\n", 2, "timestamp"),
@@ -115,6 +134,43 @@ MALFORMED = [
     ("fractional trade count", HEADER.strip() + ",trade_count\n2024-11-26T14:30Z,1,2,0.5,1,10,7.5\n", 1, "trade_count"),
     ("empty file", "", None, "file"),
     ("header only", HEADER, None, "file"),
+    # Times the calendars cannot schedule; epochs past the nanosecond range.
+    (
+        "timestamp after 2200",
+        HEADER + "2024-11-26T14:30Z,1,2,0.5,1,10\n2262-04-11T00:00Z,1,2,0.5,1,10\n",
+        2,
+        "timestamp",
+    ),
+    ("timestamp before 1900", HEADER + "1677-09-22T00:00Z,1,2,0.5,1,10\n", 1, "timestamp"),
+    ("epoch seconds in 2262", HEADER + "2024-11-26T14:30Z,1,2,0.5,1,10\n9223372036,1,2,0.5,1,10\n", 2, "timestamp"),
+    (
+        "uint64 epoch past int64",
+        parquet_bytes(timestamp=pa.array([2**64 - 1], pa.uint64())),
+        1,
+        "timestamp",
+    ),
+    (
+        "parquet time past Python's datetime",
+        parquet_bytes(timestamp=pa.array([2**62], pa.timestamp("ms"))),
+        1,
+        "timestamp",
+    ),
+    # Magnitudes whose sums overflow to inf downstream.
+    ("price 1e308", HEADER + "2024-11-26T14:30Z,1,1e308,0.5,1,10\n", 1, "high"),
+    ("volume 1e18", HEADER + "2024-11-26T14:30Z,1,2,0.5,1,1e18\n", 1, "volume"),
+    ("vwap 1e300", HEADER.strip() + ",vwap\n2024-11-26T14:30Z,1,2,0.5,1,10,1e300\n", 1, "vwap"),
+    ("uint64 volume past 1e18", parquet_bytes(volume=pa.array([2**64 - 1], pa.uint64())), 1, "volume"),
+    ("uint64 trade count past 2^63", parquet_bytes(trade_count=pa.array([2**63], pa.uint64())), 1, "trade_count"),
+    # Past the first 8 KiB, which decide whether a file is binary.
+    (
+        "NUL in a symbol",
+        "symbol,"
+        + HEADER
+        + "ACME,2024-11-26T14:30Z,1,2,0.5,1,10\n" * 300
+        + "AC\x00ME,2024-11-26T14:30Z,1,2,0.5,1,10\n",
+        301,
+        "symbol",
+    ),
 ]
 
 
@@ -126,6 +182,94 @@ def test_malformed_upload_is_400_naming_row_and_field_and_writes_nothing(user_ap
     details = response.json()["error"]["details"]
     assert any(d["field"] == field and d.get("row") == row for d in details), details
     assert stored_count(symbol) == before_good == 3
+
+
+NEEDS_NAME_OR_FIELDS = [
+    # Localizing these wall times used to leave pandas' range before the range check.
+    (
+        "naive time past 2262",
+        "datetime,open,high,low,close,volume\n2262-04-11 23:00:00,1,2,0.5,1,10\n",
+        "bars.csv",
+        {"tz": "America/New_York"},
+        1,
+        "timestamp",
+    ),
+    (
+        "naive time before 1677",
+        "datetime,open,high,low,close,volume\n2024-11-26 09:30:00,1,2,0.5,1,10\n1677-09-21 01:00:00,1,2,0.5,1,10\n",
+        "bars.csv",
+        {"tz": "Asia/Tokyo"},
+        2,
+        "timestamp",
+    ),
+    (
+        "JSON value nested deeper than repr goes",
+        '[{"t": "2024-11-26T14:30Z", "o": ' + "[" * 990 + "1" + "]" * 990 + ', "h": 2, "l": 0.5, "c": 1, "v": 10}]',
+        "bars.json",
+        {},
+        1,
+        "open",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case,content,name,fields,row,field", NEEDS_NAME_OR_FIELDS, ids=[m[0] for m in NEEDS_NAME_OR_FIELDS]
+)
+def test_odd_upload_is_400_naming_row_and_field_and_writes_nothing(
+    user_api, symbol, case, content, name, fields, row, field
+):
+    response = upload(user_api, content, name=name, **fields)
+    assert response.status_code == 400, case
+    details = response.json()["error"]["details"]
+    assert any(d["field"] == field and d.get("row") == row for d in details), details
+    assert stored_count(symbol) == 0
+
+
+BAR_LINES = ["2024-11-26T14:30:00Z,100,101,99.5,100.5,1200", "2024-11-26T14:31:00Z,100.5,101.2,100.1,101,900"]
+READABLE = [
+    ("CR line endings", ("\r".join([HEADER.strip(), *BAR_LINES]) + "\r").encode(), [1200.0, 900.0]),
+    (
+        "two byte order marks",
+        b"\xef\xbb\xbf\xef\xbb\xbf" + (HEADER + "\n".join(BAR_LINES) + "\n").encode(),
+        [1200.0, 900.0],
+    ),
+    (
+        "two byte order marks and CR line endings",
+        b"\xef\xbb\xbf\xef\xbb\xbf" + ("\r".join([HEADER.strip(), *BAR_LINES])).encode(),
+        [1200.0, 900.0],
+    ),
+    (
+        "integer volume past 2^53",
+        (HEADER + BAR_LINES[0].replace(",1200", ",9007199254740993") + "\n").encode(),
+        [9007199254740992.0],
+    ),
+    ("uint64 Parquet volume", parquet_bytes(volume=pa.array([2**55 + 1], pa.uint64())), [float(2**55)]),
+]
+
+
+@pytest.mark.parametrize("case,content,volumes", READABLE, ids=[m[0] for m in READABLE])
+def test_unusual_but_valid_files_are_imported(user_api, symbol, case, content, volumes):
+    response = upload(user_api, content)
+    assert response.status_code == 202, response.json()
+    assert response.json()["rows_inserted"] == len(volumes)
+    assert store.bars_read(symbol_id=symbol.id, interval="1m")["volume"].tolist() == volumes
+
+
+def test_integer_trade_count_past_2_53_is_kept_as_a_whole_number(user_api, symbol):
+    text = HEADER.strip() + ",trade_count\n2024-11-26T14:30Z,1,2,0.5,1,10,9007199254740993\n"
+    assert upload(user_api, text).status_code == 202
+    assert store.bars_read(symbol_id=symbol.id, interval="1m")["trade_count"].tolist() == [9007199254740992]
+
+
+@pytest.mark.parametrize("tz", ["A" * 300, "America", "zone1970.tab"], ids=["too long", "directory", "not a zone"])
+def test_tz_that_is_not_a_zone_file_is_400_on_tz(user_api, symbol, tz):
+    response = upload(user_api, GOOD_CSV, tz=tz)
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert [d["field"] for d in details] == ["tz"]
+    assert "unknown time zone" in details[0]["message"]
+    assert stored_count(symbol) == 0
 
 
 def test_wrong_file_type_is_400_naming_file(user_api, symbol):
@@ -196,3 +340,19 @@ def test_cli_import_bars_refuses_bad_rows_with_row_numbers(symbol, tmp_path):
     with pytest.raises(CommandError, match=r"row 1: high"):
         call_command("import_bars", str(path), "--symbol", "ACME")
     assert stored_count(symbol) == 0
+
+
+def test_cli_import_bars_refuses_a_tz_that_is_not_a_zone(symbol, tmp_path):
+    path = tmp_path / "bars.csv"
+    path.write_text(GOOD_CSV)
+    with pytest.raises(CommandError, match=r"row -: tz: unknown time zone"):
+        call_command("import_bars", str(path), "--symbol", "ACME", "--tz", "A" * 300)
+    assert stored_count(symbol) == 0
+
+
+def test_cli_import_bars_reads_cr_line_endings(symbol, tmp_path, capsys):
+    path = tmp_path / "bars.csv"
+    path.write_bytes(GOOD_CSV.replace("\n", "\r").encode())
+    call_command("import_bars", str(path), "--symbol", "ACME")
+    assert "3 added" in capsys.readouterr().out
+    assert stored_count(symbol) == 3

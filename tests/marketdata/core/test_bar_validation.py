@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketdata.core.bars import BAR_COLUMNS, RowError, dedup_bars, empty_bars, normalize_bars, validate_bars
+from marketdata.core.times import SUPPORTED_TIMES
 
 
 def bars(count: int = 5, seed: int = 1) -> pd.DataFrame:
@@ -82,6 +83,57 @@ def test_each_bad_value_is_one_error_on_its_row(values, field, message):
     assert validate_bars(frame) == [RowError(4, field, message)]
 
 
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"high": 1e308}, "high", "high 1e+308 is too large (magnitude must be below 1e18)"),
+        ({"open": 1e18, "high": 1e18}, "open", "open 1e+18 is too large (magnitude must be below 1e18)"),
+        ({"low": -1e20}, "low", "low -1e+20 is too large (magnitude must be below 1e18)"),
+        ({"volume": 1e300}, "volume", "volume 1e+300 is too large (magnitude must be below 1e18)"),
+        # Too large, not also negative: one bad number gives one error.
+        ({"volume": -1e20}, "volume", "volume -1e+20 is too large (magnitude must be below 1e18)"),
+        ({"vwap": 2e18}, "vwap", "vwap 2e+18 is too large (magnitude must be below 1e18)"),
+    ],
+)
+def test_magnitudes_of_1e18_or_more_are_refused(values, field, message):
+    frame = with_values(bars(), 3, **values)
+
+    errors = validate_bars(frame)
+
+    assert errors[0] == RowError(4, field, message)
+    assert {(error.row, error.field) for error in errors} == {(4, name) for name in values}
+
+
+def test_magnitudes_just_below_1e18_are_valid():
+    frame = with_values(bars(), 1, open=9.99e17, high=9.99e17, low=9.99e17, close=9.99e17, volume=9.99e17, vwap=9.99e17)
+
+    assert validate_bars(frame) == []
+
+
+@pytest.mark.parametrize(
+    ("ts", "shown"),
+    [
+        ("2200-01-01T00:00:00Z", "2200-01-01T00:00:00Z"),
+        ("2262-04-11T00:00:00Z", "2262-04-11T00:00:00Z"),
+        ("1899-12-31T23:59:59Z", "1899-12-31T23:59:59Z"),
+        ("1677-09-22T00:00:00Z", "1677-09-22T00:00:00Z"),
+    ],
+)
+def test_times_outside_the_supported_range_are_refused(ts, shown):
+    frame = with_values(bars(), 2, ts=pd.Timestamp(ts))
+
+    assert validate_bars(frame) == [
+        RowError(3, "ts", f"timestamp {shown} is outside the supported range: times go {SUPPORTED_TIMES}")
+    ]
+
+
+def test_supported_range_edges_are_valid_and_microsecond_times_past_2262_are_refused():
+    frame = bars(3)
+    frame["ts"] = pd.DatetimeIndex(["1900-01-01", "2199-12-31T23:59", "3000-01-01"], tz="UTC").as_unit("us")
+
+    assert [(error.row, error.field) for error in validate_bars(frame)] == [(3, "ts")]
+
+
 def test_source_row_numbers_are_reported():
     frame = with_values(with_values(bars(), 0, volume=-1.0), 4, close=np.nan)
     source_rows = np.array([12, 14, 15, 16, 30])
@@ -139,6 +191,8 @@ CORRUPTIONS = {
     "nat": lambda f, i: pd.Series({"ts": pd.NaT}),
     "negative_vwap": lambda f, i: pd.Series({"vwap": -0.5}),
     "fractional_trade_count": lambda f, i: pd.Series({"trade_count": f.loc[i, "trade_count"] + 0.25}),
+    "huge_volume": lambda f, i: pd.Series({"volume": 1e30}),
+    "unsupported_time": lambda f, i: pd.Series({"ts": pd.Timestamp("2262-01-01", tz="UTC")}),
 }
 
 

@@ -123,3 +123,5 @@ def test_intraday_derivation_means_target_is_whole_multiple_of_base(target_unit,
     derivable = can_derive(target, base)
 
     assert derivable == (target.seconds >= base.seconds and target.seconds % base.seconds == 0)
+    with pytest.raises(IntervalError, match="longer than the maximum"):  # more digits than int() converts
+        parse_interval("9" * 5000 + "m")

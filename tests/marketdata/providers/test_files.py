@@ -549,3 +549,230 @@ def test_excel_style_csv_with_bom_crlf_and_semicolons_is_read():
 
     assert frame["ts"].tolist() == [pd.Timestamp("2024-01-02 14:30", tz="UTC")]
     assert frame["volume"].tolist() == [100.0]
+
+
+# --- odd but readable files, and odd values that are row errors ------------------------
+
+
+def test_cr_only_line_endings_are_read_with_row_numbers():
+    data = "\r".join([HEADER, "2024-01-02T14:30:00Z,1,2,0.5,1.5,100", "", "bad,1,2,0.5,1.5,100"]).encode()
+
+    parsed = parse_bars_file(data, filename="mac.csv")
+
+    assert parsed.errors == [
+        RowError(2, "timestamp", "cannot parse timestamp 'bad' (expected ISO-8601 or an epoch number)")
+    ]
+    assert parsed.frames[None]["ts"].tolist() == [pd.Timestamp("2024-01-02 14:30", tz="UTC")]
+
+
+def test_cr_only_broken_row_is_named_by_the_record_reader():
+    data = "\r".join([HEADER, "2024-01-02T14:30:00Z,1,2,0.5,1.5,100", "2024-01-02T14:31:00Z,1,2"]).encode()
+
+    parsed = parse_bars_file(data, filename="mac.csv")
+
+    assert parsed.errors == [RowError(2, "file", "expected 6 fields, found 3")]
+
+
+@pytest.mark.parametrize("boms", [2, 3])
+def test_repeated_byte_order_marks_are_skipped(boms: int):
+    data = b"\xef\xbb\xbf" * boms + csv_bytes("2024-01-02T14:30:00Z,1,2,0.5,1.5,100")
+
+    frame = only_frame(parse_bars_file(data, filename="a.csv"))
+
+    assert frame["volume"].tolist() == [100.0]
+
+
+def test_csv_bytes_that_are_not_utf8_are_decoded_and_only_the_bad_value_is_named():
+    data = csv_bytes("2024-01-02T14:30:00Z,1,2,0.5,1.5,100", "2024-01-02T14:31:00Z,1,2,0.5,1.5,1\xe90").replace(
+        "\xe9".encode(), b"\xe9"
+    )
+
+    parsed = parse_bars_file(data, filename="a.csv")
+
+    assert parsed.errors == [RowError(2, "volume", "not a number: '1\xe90'")]
+
+
+@pytest.mark.parametrize("filename", ["a.csv", "a.json"])
+def test_integers_past_2_53_are_read_as_the_nearest_float(filename: str):
+    record = {"timestamp": "2024-01-02T14:30:00Z", "open": 1, "high": 2, "low": 0.5, "close": 1.5}
+    big = 9007199254740993
+    if filename == "a.csv":
+        data = csv_bytes(f"2024-01-02T14:30:00Z,1,2,0.5,1.5,{big},{big}", header=HEADER + ",trade_count")
+    else:
+        data = json.dumps([{**record, "volume": big, "trade_count": big}]).encode()
+
+    frame = only_frame(parse_bars_file(data, filename=filename))
+
+    assert frame[["volume", "trade_count"]].values.tolist() == [[float(big), float(big)]]
+
+
+def test_uint64_parquet_columns_are_read_as_floats_and_epochs():
+    table = pa.table(
+        {
+            "ts": pa.array([1704205800, 2**64 - 1], pa.uint64()),
+            **{name: [1.0, 1.0] for name in ("open", "high", "low", "close")},
+            "volume": pa.array([2**64 - 1, 2**53 + 1], pa.uint64()),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+
+    parsed = parse_bars_file(buffer.getvalue(), filename="a.parquet")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(2, "timestamp")]
+    assert "outside the supported range" in parsed.errors[0].message
+    assert parsed.frames[None]["volume"].tolist() == [float(2**64)]
+
+
+@pytest.mark.parametrize("kind", [pa.int32(), pa.uint32(), pa.int64(), pa.uint64()], ids=str)
+def test_integer_parquet_epochs_of_any_width_are_read(kind: pa.DataType):
+    table = pa.table(
+        {
+            "ts": pa.array([1704205800, None], kind),
+            **{name: [1.0, 1.0] for name in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+
+    parsed = parse_bars_file(buffer.getvalue(), filename="a.parquet")
+
+    assert parsed.errors == [RowError(2, "timestamp", "missing timestamp")]
+    assert parsed.frames[None]["ts"].tolist() == [pd.Timestamp("2024-01-02 14:30", tz="UTC")]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2200-01-01T00:00:00Z", "2262-04-11T23:47:16Z", "1899-12-31T23:59:59Z", "1677-09-22T00:12:44Z", "7258118400"],
+    ids=["2200", "2262", "1899", "1677", "epoch-2200"],
+)
+def test_times_outside_the_supported_range_are_row_errors(timestamp: str):
+    data = csv_bytes("2024-01-02T14:30:00Z,1,2,0.5,1.5,100", f"{timestamp},1,2,0.5,1.5,100")
+
+    parsed = parse_bars_file(data, filename="a.csv")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(2, "timestamp")]
+    assert "times go from 1900-01-01 up to 2200-01-01 (UTC)" in parsed.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("wall", "tz", "ok"),
+    [
+        ("2262-04-11 23:00:00", "America/New_York", False),
+        ("1677-09-21 01:00:00", "Asia/Tokyo", False),
+        ("2199-12-31 22:00:00", "America/New_York", False),  # 2200-01-01 03:00 UTC
+        ("1900-01-01 09:00:00", "Asia/Tokyo", True),
+    ],
+)
+def test_naive_times_are_checked_against_the_supported_range_in_utc(wall: str, tz: str, ok: bool):
+    data = csv_bytes(f"{wall},1,2,0.5,1.5,100", header="datetime,open,high,low,close,volume")
+
+    parsed = parse_bars_file(data, filename="a.csv", tz=tz)
+
+    assert [(e.row, e.field) for e in parsed.errors] == ([] if ok else [(1, "timestamp")])
+
+
+@pytest.mark.parametrize("tz", ["A" * 300, "America", "zone1970.tab", "America/../Europe/Paris"])
+def test_tz_that_is_not_a_zone_is_an_error_on_field_tz(tz: str):
+    parsed = parse_bars_file(csv_bytes("2024-01-02T14:30:00Z,1,2,0.5,1.5,100"), filename="a.csv", tz=tz)
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(None, "tz")]
+    assert len(parsed.errors[0].message) < 120
+
+
+def test_nul_in_a_symbol_is_a_row_error():
+    # Past the first 8 KiB, which decide whether a file is binary.
+    rows = ["SPY,2024-01-02T14:30:00Z,1,2,0.5,1.5,100"] * 300 + ["S\0PY,2024-01-02T14:31:00Z,1,2,0.5,1.5,100"]
+
+    parsed = parse_bars_file(csv_bytes(*rows, header="symbol," + HEADER), filename="a.csv")
+
+    assert parsed.errors == [RowError(301, "symbol", "invalid symbol 'S\\x00PY': it contains a NUL character")]
+
+
+DEEP = "[" * 990 + "1" + "]" * 990
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "field"),
+    [
+        ('[{"t": "2024-01-02T14:30:00Z", "o": ' + DEEP + ', "h": 2, "l": 0.5, "c": 1, "v": 1}]', "a.json", "open"),
+        ('[{"t": ' + DEEP + ', "o": 1, "h": 2, "l": 0.5, "c": 1, "v": 1}, {"t": "x"}]', "a.json", "timestamp"),
+        (
+            '{"t": "2024-01-02T14:30:00Z", "o": 1, "h": 2, "l": 0.5, "c": 1, "v": 1}\n{"t": 1, "o": ' + DEEP + "}",
+            "a.jsonl",
+            "open",
+        ),
+    ],
+    ids=["array", "mixed-types", "json-lines"],
+)
+def test_deeply_nested_json_values_are_row_errors(data: str, filename: str, field: str):
+    parsed = parse_bars_file(data.encode(), filename=filename)
+
+    error = next(e for e in parsed.errors if e.field == field)
+    assert error.row is not None
+    assert "[[[[" in error.message
+
+
+def test_json_number_too_large_for_a_double_is_a_file_error_saying_where():
+    parsed = parse_bars_file(b'[{"t": "2024-01-02T14:30:00Z", "o": 1e999}]', filename="a.json")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(None, "file")]
+    assert "infinity" in parsed.errors[0].message
+
+
+def test_time_beyond_python_datetime_is_shown_in_its_error():
+    table = pa.table(
+        {
+            "ts": pa.array([2**62], pa.timestamp("ms")),
+            **{name: [1.0] for name in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+
+    parsed = parse_bars_file(buffer.getvalue(), filename="a.parquet", tz="UTC")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(1, "timestamp")]
+    assert str(2**62)[:10] in parsed.errors[0].message
+
+
+def test_csv_header_name_past_the_field_size_limit_is_a_file_error():
+    data = csv_bytes("2024-01-02T14:30:00Z,1,2,0.5,1.5,100,1", header=HEADER + "," + "x" * 200_000)
+
+    parsed = parse_bars_file(data, filename="a.csv")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(None, "file")]
+    assert "cannot read the CSV header" in parsed.errors[0].message
+
+
+def test_date_column_without_text_is_not_joined_to_times_of_day():
+    table = pa.table(
+        {
+            "date": pa.array([{"day": 2}]),
+            "time": pa.array(["14:30"]),
+            **{name: [1.0] for name in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+
+    parsed = parse_bars_file(buffer.getvalue(), filename="a.parquet", tz="UTC")
+
+    assert [(e.row, e.field) for e in parsed.errors] == [(1, "timestamp")]
+
+
+def test_parquet_string_view_columns_are_read_as_text():
+    table = pa.table(
+        {
+            "ts": pa.array(["2024-01-02T14:30:00Z"], pa.string_view()),
+            "open": pa.array(["1"], pa.string_view()),
+            **{name: [2.0] for name in ("high", "close", "volume")},
+            "low": [0.5],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+
+    frame = only_frame(parse_bars_file(buffer.getvalue(), filename="a.parquet"))
+
+    assert frame[["ts", "open"]].values.tolist() == [[pd.Timestamp("2024-01-02 14:30", tz="UTC"), 1.0]]
