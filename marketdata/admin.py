@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from marketdata import services, store
-from marketdata.models import Import, ProviderCacheEntry, Symbol
+from marketdata.models import AnalyticsReport, Import, ProviderCacheEntry, Symbol
 
 
 @admin.register(Symbol)
@@ -89,3 +89,23 @@ class ProviderCacheEntryAdmin(admin.ModelAdmin):
 
         queued = sum(len(fetch_gaps_create(owner=request.user, entry=entry)) for entry in queryset)
         self.message_user(request, f"{queued} gap fetch job(s) queued")
+
+
+@admin.register(AnalyticsReport)
+class AnalyticsReportAdmin(admin.ModelAdmin):
+    """Cached analytics reports: read-only; deleting one only makes the next request compute it again."""
+
+    list_display = ("key_prefix", "source", "symbol", "interval", "bars", "created_at")
+    list_filter = ("source", "interval")
+    search_fields = ("key", "symbol")
+    readonly_fields = ("key", "source", "symbol", "interval", "bars", "result", "created_at")
+
+    @admin.display(description="key", ordering="key")
+    def key_prefix(self, obj: AnalyticsReport) -> str:
+        return obj.key[:12]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj: AnalyticsReport | None = None) -> bool:
+        return False

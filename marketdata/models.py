@@ -211,3 +211,25 @@ class ReplaySession(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.id} ({self.state})"
+
+
+class AnalyticsReport(models.Model):
+    """A computed analytics report, stored under the hash of its bars and parameters.
+
+    `key` is `marketdata.core.report.report_key`: the same bars with the same
+    parameters give the same key, so a repeated request is answered from here.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=8, help_text="symbol (stored bars) or file (uploaded bars)")
+    symbol = models.CharField(max_length=64, blank=True, default="")
+    interval = models.CharField(max_length=8)
+    bars = models.PositiveIntegerField(default=0)
+    result = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"report {self.key[:12]} ({self.symbol or self.source} {self.interval}, {self.bars} bars)"

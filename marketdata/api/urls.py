@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from marketdata.api import compat, data, datamanager, drawings, fetches, imports, sessions, views
+from marketdata.api import compat, data, datamanager, drawings, fetches, imports, report, sessions, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("symbols", views.SymbolViewSet, basename="symbol")
@@ -27,5 +27,7 @@ urlpatterns = [
     path("analytics/high-low", datamanager.HighLowApi.as_view()),
     path("analytics/session-high-low", datamanager.SessionHighLowApi.as_view()),
     path("analytics/indicators", datamanager.IndicatorsApi.as_view()),
+    path("analytics/report", report.ReportApi.as_view(), name="analytics-report"),
+    path("analytics/report/batch", report.ReportBatchApi.as_view(), name="analytics-report-batch"),
     *router.urls,
 ]
