@@ -17,6 +17,7 @@ from backtests.models import BacktestRun, BacktestSettings
 from marketdata import selectors
 from marketdata.core.calendar import get_calendar
 from marketdata.core.intervals import IntervalError, parse_interval
+from marketdata.core.times import EARLIEST_TIME, LATEST_TIME, SUPPORTED_TIMES
 from marketdata.models import Symbol
 from mdserver import jobs
 from mdserver.api import ApplicationError
@@ -29,6 +30,8 @@ SETTINGS_FIELDS = (
     "loan_amount", "margin_call_ltv", "fee", "slippage", "strategy", "params",
 )  # fmt: skip
 MAX_SWEEP_RUNS = 200
+REPLAY_TIMEOUT_S = 600
+EARLIEST_DATE, LATEST_DATE = EARLIEST_TIME.date(), LATEST_TIME.date()  # LATEST_DATE is excluded
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -37,6 +40,9 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 def backtest_settings_check(*, data: dict[str, Any]) -> dict[str, Any]:
     """Check a settings dict with the engine's own rules; return it with params completed by defaults."""
+    for name in ("start_date", "end_date"):
+        if not EARLIEST_DATE <= data[name] < LATEST_DATE:
+            raise _invalid(name, f"{data[name].isoformat()} is out of range: dates go {SUPPORTED_TIMES}")
     if data["end_date"] < data["start_date"]:
         raise _invalid("end_date", "must not be before start_date")
     try:
@@ -59,6 +65,11 @@ def backtest_settings_check(*, data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "params": params}
 
 
+def _settings_recheck(settings: BacktestSettings) -> None:
+    """Check saved settings again before a run: a row saved before a rule existed fails here, not in the job."""
+    backtest_settings_check(data={name: getattr(settings, name) for name in SETTINGS_FIELDS})
+
+
 def settings_snapshot(settings: BacktestSettings) -> dict[str, Any]:
     snapshot = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
     snapshot["start_date"] = settings.start_date.isoformat()
@@ -74,6 +85,8 @@ def backtest_run_create(*, owner, settings: BacktestSettings, engine_name: str =
     """Queue one run of `settings` (with `params` overriding the saved ones, for sweeps)."""
     if engine_name not in ENGINES:
         raise _invalid("engine", f"one of {', '.join(ENGINES)}")
+    if sweep is None:  # a sweep checks its settings once, before its runs
+        _settings_recheck(settings)
     snapshot = settings_snapshot(settings)
     if params is not None:
         snapshot["params"] = params
@@ -99,6 +112,7 @@ def backtest_sweep_create(*, owner, settings: BacktestSettings, grid: dict[str, 
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if len(combos) > MAX_SWEEP_RUNS:
         raise _invalid("grid", f"{len(combos)} combinations; at most {MAX_SWEEP_RUNS}")
+    _settings_recheck(settings)
     checked = []
     for combo in combos:
         merged = {**settings.params, **combo}
@@ -154,6 +168,13 @@ def data_hash(bars: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def _local_dates(bars: pd.DataFrame, symbol: Symbol) -> tuple[dt.date, dt.date]:
+    """Return the market-local dates of the first and the last bar."""
+    tz = get_calendar(symbol.calendar).tz
+    first, last = (pd.Timestamp(bars["ts"].iloc[i]).tz_convert(tz).date() for i in (0, -1))
+    return first, last
+
+
 def _timing(snapshot: dict, symbol: Symbol) -> engine.BarTiming:
     interval = parse_interval(snapshot["interval"])
     return engine.BarTiming(interval.seconds, engine.calendar_periods_per_year(symbol.calendar, interval.seconds))
@@ -177,12 +198,18 @@ def replay_bar_events(*, symbol: Symbol, interval: str, start_date: dt.date, end
     manager = SystemManager(config, feed=StoreFeed({symbol.ticker: symbol}, streams=("bars",)), clock=clock,
                             publish=lambda event: events.append(event) if event["type"] == wanted else None)  # fmt: skip
     manager.start()
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + REPLAY_TIMEOUT_S
     while manager.state not in TERMINAL_STATES and time.monotonic() < deadline:
         time.sleep(0.05)
+    finished = manager.state in TERMINAL_STATES
     manager.stop()
     if manager.state == "error":
         raise ApplicationError(f"the replay failed: {manager.coordinator.last_error}")
+    if not finished:  # the bars replayed so far are only part of the range: no result rather than a wrong one
+        raise ApplicationError(
+            f"the replay did not finish within {REPLAY_TIMEOUT_S} s ({len(events):,} bars so far): "
+            "run a shorter range or the vectorized engine"
+        )
     return [{**event["data"], "t": event["data"]["t"]} for event in events]
 
 
@@ -195,17 +222,24 @@ def backtest_run_execute(*, run_id: int, progress=None) -> dict:
     if progress:
         progress(0.1, "loading bars")
     bars = _bars_for(snapshot)
-    settings = engine.settings_from(snapshot)
     timing = _timing(snapshot, symbol)
     if progress:
         progress(0.4, f"running {run.engine} engine on {len(bars):,} bars")
-    if run.engine == "event":
-        events = replay_bar_events(symbol=symbol, interval=snapshot["interval"],
-                                   start_date=dt.date.fromisoformat(snapshot["start_date"]),
-                                   end_date=dt.date.fromisoformat(snapshot["end_date"]))  # fmt: skip
-        result = engine.run_event(events, snapshot["strategy"], snapshot["params"], settings, timing)
-    else:
-        result = engine.run_vectorized(bars, snapshot["strategy"], snapshot["params"], settings, timing)
+    try:
+        settings = engine.settings_from(snapshot)
+        if run.engine == "event":
+            # The replay waits out every session without data, so it spans the stored bars, not the whole
+            # range: from year 1900 it would spend its timeout on empty sessions before the first bar.
+            first_day, last_day = _local_dates(bars, symbol)
+            events = replay_bar_events(symbol=symbol, interval=snapshot["interval"], start_date=first_day,
+                                       end_date=last_day)  # fmt: skip
+            result = engine.run_event(events, snapshot["strategy"], snapshot["params"], settings, timing)
+        else:
+            result = engine.run_vectorized(bars, snapshot["strategy"], snapshot["params"], settings, timing)
+    except engine.BarDataError as exc:  # the bars' fault, said in the user's words: no field prefix
+        raise ApplicationError(exc.message, details=[exc.as_dict()]) from None
+    except engine.ParamError as exc:
+        raise _invalid(exc.field, exc.message) from None
     body = result.to_dict()
     BacktestRun.objects.filter(id=run_id).update(
         data_start=bars["ts"].iloc[0], data_end=bars["ts"].iloc[-1], data_rows=len(bars), data_hash=data_hash(bars),

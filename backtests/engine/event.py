@@ -19,7 +19,7 @@ import numpy as np
 
 from backtests.engine import hedging
 from backtests.engine.feed import Bar, price_factor, to_bar
-from backtests.engine.fills import Book
+from backtests.engine.fills import Book, check_fill_price
 from backtests.engine.params import DEFAULT_TIMING, BacktestSettings, BarTiming
 from backtests.engine.result import BacktestResult, assemble
 from backtests.engine.strategies import get_strategy, validate_params
@@ -62,10 +62,11 @@ class EventBacktest:
             raise ValueError(f"bar at {bar.ts} ns arrived after the bar at {self.last_ns} ns: events must be in order")
         self.last_ns = bar.ts
         if self.factor is None:
-            self.factor = price_factor(bar.close, self.settings.start_price)
+            self.factor = price_factor(bar.close, self.settings.start_price, bar.ts)
         bar = bar.scaled(self.factor)
         book = self.book
         if self.target != self.held_target:
+            check_fill_price(bar.open, bar.ts)
             book.rebalance(self.target, len(self._ts), bar.open)
             self.held_target = self.target
         put_value = 0.0

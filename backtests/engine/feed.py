@@ -11,11 +11,14 @@ an ISO-8601 string with an offset (`2024-01-02T14:30:00Z`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from backtests.engine.params import BarDataError
 
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _KEYS = (("t", "ts"), ("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"), ("v", "volume"))
@@ -131,10 +134,27 @@ def bar_events(bars: pd.DataFrame) -> Iterator[Bar]:
         yield Bar(*values)
 
 
-def price_factor(first_close: float, start_price: float) -> float:
-    """Return the factor that rescales prices so the first close is `start_price` (0 = no rescale)."""
+def iso_time(ns: int) -> str:
+    """Return UTC nanoseconds as ISO-8601 with `Z`, the way the API writes times."""
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def price_factor(first_close: float, start_price: float, first_ns: int) -> float:
+    """Return the factor that rescales prices so the first close is `start_price` (0 = no rescale).
+
+    Raise `BarDataError` on `start_price` when no positive, finite factor does it.
+    """
     if start_price == 0:
         return 1.0
     if not first_close > 0:
-        raise ValueError(f"cannot rescale prices to start_price: the first close is {first_close!r}")
-    return start_price / first_close
+        raise BarDataError(
+            "start_price",
+            f"cannot rescale prices to start_price: the first close, at {iso_time(first_ns)}, is {first_close:g}; "
+            "set start_price to 0 to keep the prices",
+        )
+    factor = start_price / first_close
+    if not math.isfinite(factor):
+        raise BarDataError(
+            "start_price", f"{start_price:g} is too large for a first close of {first_close:g}: prices overflow"
+        )
+    return factor

@@ -10,6 +10,10 @@ Fill rules (the same in both engines: `Book.rebalance` and `Book.fill_many` do t
   Fixed units may take cash below zero (borrowed); all-in never does.
 - A changed target closes the open trade (if any) and opens a new one at the same
   open: each trade keeps one size from entry to exit.
+- A fill needs an open above 0: all-in sizes divide by the price, and fees and
+  slippage are fractions of it. A fill due at an open of 0 or below (bad bars, or a
+  future priced below 0) stops the run with a `BarDataError` naming the bar's time,
+  in both engines alike; bars that only mark the position at such a close are fine.
 - A trade still open at the end is reported with `open: True`, exit time the last
   bar's close, exit price the last close and no exit fee or slippage (marked to
   market, like the equity curve).
@@ -24,7 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from backtests.engine.params import BacktestSettings
+from backtests.engine.feed import iso_time
+from backtests.engine.params import BacktestSettings, BarDataError
 
 TRADE_COLUMNS = (
     "entry_time",
@@ -39,6 +44,24 @@ TRADE_COLUMNS = (
     "entry_bar",
     "exit_bar",
 )
+
+
+def check_fill_price(open_price: float, ts_ns: int) -> None:
+    """Raise `BarDataError` unless a fill can be made at the open of the bar starting at `ts_ns`."""
+    if not open_price > 0.0:
+        raise BarDataError(
+            "symbol",
+            f"cannot fill an order at a price of {open_price:g} at {iso_time(ts_ns)}: fills need an open above 0 "
+            "(check the stored bars at that time)",
+        )
+
+
+def check_fill_prices(fill_opens: np.ndarray, fill_bars: np.ndarray, ts_ns: np.ndarray) -> None:
+    """Raise `BarDataError` for the first fill that cannot be made (fills at bars `fill_bars`, in order)."""
+    positive = fill_opens > 0.0
+    if not positive.all():
+        first = int(np.argmin(positive))
+        check_fill_price(float(fill_opens[first]), int(ts_ns[fill_bars[first]]))
 
 
 class Book:

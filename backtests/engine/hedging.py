@@ -9,6 +9,8 @@ Put rules:
 - Each bar's close marks the put at Black-Scholes with the time left to expiry, where
   the close is at t + bar_seconds. The first bar whose close is at or after expiry
   settles it: cash receives max(strike - close, 0) x quantity.
+- A put is bought at a spot above 0 only: a roll due at an open of 0 or below stops
+  the run with a `BarDataError` naming the bar, as a fill there does (fills.py).
 Loan-to-value = loan_amount / (position x close), NaN while no position is held;
 the lender sees the holding only. `hedged_ltv` also counts the puts' value as
 collateral. A margin-call day is the UTC date (of the bar's open) of a bar closing above
@@ -23,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from backtests.engine.black_scholes import SECONDS_PER_YEAR, put_price, put_prices
+from backtests.engine.feed import iso_time
 from backtests.engine.fills import Book
-from backtests.engine.params import BacktestSettings
+from backtests.engine.params import BacktestSettings, BarDataError
 from backtests.engine.strategies import PutHedge
 
 NS_PER_YEAR = float(SECONDS_PER_YEAR * 1_000_000_000)
@@ -63,7 +66,16 @@ class LivePut:
 
 
 def buy_put(book: Book, hedge: PutHedge, ts_ns: int, spot: float) -> LivePut:
-    """Buy puts on the book's whole position at the open `spot` of the bar starting at `ts_ns`."""
+    """Buy puts on the book's whole position at the open `spot` of the bar starting at `ts_ns`.
+
+    Raise `BarDataError` at a spot of 0 or below: the strike is a fraction of the spot.
+    """
+    if not spot > 0.0:
+        raise BarDataError(
+            "symbol",
+            f"cannot buy a put at a spot of {spot:g} at {iso_time(ts_ns)}: puts are struck at a fraction of a spot "
+            "above 0 (check the stored bars at that time)",
+        )
     strike = hedge.strike_pct * spot
     tenor_ns = hedge.tenor_days * NS_PER_DAY
     premium = put_price(spot, strike, tenor_ns / NS_PER_YEAR, hedge.risk_free_rate, hedge.implied_vol)

@@ -1,9 +1,10 @@
-"""Performance metrics of an equity curve, and how many bars make a year.
+"""Performance metrics of an equity curve.
 
 Definitions (returns are bar-to-bar, the first measured from `initial_cash`):
 - total_return = final equity / initial_cash - 1.
 - cagr = (final / initial) ** (1 / years) - 1, years = calendar time from the first
-  bar's open to the last bar's close / 365.25 days; -1 when the equity ends <= 0.
+  bar's open to the last bar's close / 365.25 days; -1 when the equity ends <= 0;
+  None when it is too large for a float (a small gain over a few minutes).
 - sharpe = mean / sample std (ddof=1) x sqrt(periods_per_year); risk-free rate 0.
 - sortino = mean / downside deviation x sqrt(periods_per_year), downside deviation
   = sqrt(mean(min(r, 0)^2)) over all bars.
@@ -23,62 +24,28 @@ from typing import Any
 
 import numpy as np
 
+# How many bars make a year is a property of the market's calendar; still importable from here.
+from marketdata.core.calendar import calendar_periods_per_year as calendar_periods_per_year
+from marketdata.core.calendar import periods_per_year as periods_per_year
+
 SECONDS_PER_CALENDAR_YEAR = 365.25 * 86_400
 DRAWDOWN_BLOCK = 512  # bars per block in `drawdowns`
-
-# sessions per year, regular session seconds
-_KNOWN_CALENDARS: dict[str, tuple[int, int]] = {
-    "XNYS": (252, 23_400),
-    "XNAS": (252, 23_400),
-    "NYSE": (252, 23_400),
-    "NASDAQ": (252, 23_400),
-    "24/7": (365, 86_400),
-}
-
-
-def periods_per_year(interval_seconds: int, *, sessions_per_year: float, session_seconds: int) -> float:
-    """Return bars per year: bars per session x sessions per year.
-
-    An intraday interval gives ceil(session / interval) bars a session (the last may be
-    short); an interval as long as the session or longer gives one bar per session, and
-    N-day intervals one bar per N sessions.
-    """
-    if interval_seconds <= 0:
-        raise ValueError("interval_seconds must be positive")
-    if interval_seconds >= 86_400:
-        return sessions_per_year * 86_400 / interval_seconds
-    if interval_seconds >= session_seconds:
-        return float(sessions_per_year)
-    return float(math.ceil(session_seconds / interval_seconds) * sessions_per_year)
-
-
-def calendar_periods_per_year(calendar: str, interval_seconds: int) -> float:
-    """Return bars per year for a market calendar: 252 x 390 for 1m XNYS, 365 x 1440 for 1m 24/7.
-
-    Calendars outside the small built-in table are measured from their 2023 schedule
-    (session count and median regular-session length) via marketdata.core.calendar.
-    """
-    known = _KNOWN_CALENDARS.get(calendar)
-    if known is None:
-        known = _measured_calendar(calendar)
-    sessions, seconds = known
-    return periods_per_year(interval_seconds, sessions_per_year=sessions, session_seconds=seconds)
-
-
-def _measured_calendar(calendar: str) -> tuple[int, int]:
-    import datetime as dt
-
-    from marketdata.core.calendar import get_calendar  # framework-free; only needed for unusual calendars
-
-    schedule = get_calendar(calendar).schedule(dt.date(2023, 1, 1), dt.date(2023, 12, 31))
-    if schedule.empty:
-        raise ValueError(f"calendar {calendar!r} has no sessions in 2023")
-    lengths = (schedule["close"] - schedule["open"]).dt.total_seconds()
-    return len(schedule), int(lengths.median())
 
 
 def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _growth_per_year(ratio: float, years: float) -> float:
+    """Return `ratio` ** (1 / years); inf where that is too large for a float.
+
+    A small gain over a few minutes compounds to more than a float holds: float `**`
+    raises OverflowError there, where `*` and `/` give inf.
+    """
+    try:
+        return ratio ** (1.0 / years)
+    except OverflowError:
+        return math.inf
 
 
 def drawdowns(equity: np.ndarray, initial_cash: float) -> tuple[float, float]:
@@ -186,7 +153,7 @@ def compute_metrics(
     if final <= 0:
         cagr: float | None = -1.0
     elif years > 0:
-        cagr = _finite_or_none((final / initial_cash) ** (1.0 / years) - 1.0)
+        cagr = _finite_or_none(_growth_per_year(final / initial_cash, years) - 1.0)
     else:
         cagr = None
     sharpe, sortino = sharpe_sortino(bar_returns(equity, initial_cash), periods_per_year)

@@ -34,6 +34,14 @@ class ParamError(ValueError):
         return {"field": self.field, "message": self.message}
 
 
+class BarDataError(ParamError):
+    """The bars cannot be traded as they are (a fill or a put at a price of 0 or below).
+
+    `field` names what the user can change: the symbol's bars, or a setting that needs
+    other bars.
+    """
+
+
 def validate_against(schema: Schema, values: Mapping[str, Any] | None, *, what: str = "params") -> dict[str, Any]:
     """Return `values` checked against `schema`, with defaults filled in."""
     if values is None:

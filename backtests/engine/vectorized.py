@@ -18,7 +18,7 @@ import pandas as pd
 
 from backtests.engine import hedging
 from backtests.engine.feed import frame_columns, price_factor
-from backtests.engine.fills import Book
+from backtests.engine.fills import Book, check_fill_price, check_fill_prices
 from backtests.engine.params import DEFAULT_TIMING, BacktestSettings, BarTiming
 from backtests.engine.result import BacktestResult, assemble
 from backtests.engine.strategies import PutHedge, get_strategy, validate_params
@@ -38,7 +38,7 @@ def run_vectorized(
     times, ts, open_, high, low, close, volume = frame_columns(bars)
     frame = bars
     if len(ts):
-        factor = price_factor(float(close[0]), settings.start_price)
+        factor = price_factor(float(close[0]), settings.start_price, int(ts[0]))
         if factor != 1.0:
             open_, high, low, close = open_ * factor, high * factor, low * factor, close * factor
             frame = pd.DataFrame(
@@ -120,7 +120,9 @@ def simulate(
     hedge_value = None
     puts: list[hedging.LivePut] = []
     if hedge is None:
-        cash_after, position_after = book.fill_many(fills, targets[fills - 1], open_[fills])
+        fill_opens = open_[fills]
+        check_fill_prices(fill_opens, fills, ts)
+        cash_after, position_after = book.fill_many(fills, targets[fills - 1], fill_opens)
         steps = Steps.of(count, fills, cash_after, position_after, settings.initial_cash)
     else:
         hedged = _HedgedSteps(book, ts, open_, close, timing.bar_ns, hedge)
@@ -225,6 +227,7 @@ class _HedgedSteps:
             if check_bar == bar:
                 check_bar = None
             if k < len(fill_bars) and fill_bars[k] == bar:
+                check_fill_price(float(self.open[bar]), int(self.ts[bar]))
                 book.rebalance(fill_targets[k], bar, float(self.open[bar]))
                 k += 1
             if live is None and book.position != 0.0:

@@ -12,6 +12,7 @@ to its close.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 from functools import lru_cache
@@ -406,3 +407,50 @@ class TradingCalendar:
 def get_calendar(name: str) -> TradingCalendar:
     """Return the shared, cached `TradingCalendar` for `name`."""
     return TradingCalendar(name)
+
+
+# Bars per year (annualizing Sharpe, Sortino, volatility): sessions per year, regular session seconds.
+_KNOWN_CALENDARS: dict[str, tuple[int, int]] = {
+    "XNYS": (252, 23_400),
+    "XNAS": (252, 23_400),
+    "NYSE": (252, 23_400),
+    "NASDAQ": (252, 23_400),
+    "24/7": (365, 86_400),
+}
+
+
+def periods_per_year(interval_seconds: int, *, sessions_per_year: float, session_seconds: int) -> float:
+    """Return bars per year: bars per session x sessions per year.
+
+    An intraday interval gives ceil(session / interval) bars a session (the last may be
+    short); an interval as long as the session or longer gives one bar per session, and
+    N-day intervals one bar per N sessions.
+    """
+    if interval_seconds <= 0:
+        raise ValueError("interval_seconds must be positive")
+    if interval_seconds >= 86_400:
+        return sessions_per_year * 86_400 / interval_seconds
+    if interval_seconds >= session_seconds:
+        return float(sessions_per_year)
+    return float(math.ceil(session_seconds / interval_seconds) * sessions_per_year)
+
+
+def calendar_periods_per_year(calendar: str, interval_seconds: int) -> float:
+    """Return bars per year for a market calendar: 252 x 390 for 1m XNYS, 365 x 1440 for 1m 24/7.
+
+    Calendars outside the small built-in table are measured from their 2023 schedule
+    (session count and median regular-session length).
+    """
+    known = _KNOWN_CALENDARS.get(calendar)
+    if known is None:
+        known = _measured_calendar(calendar)
+    sessions, seconds = known
+    return periods_per_year(interval_seconds, sessions_per_year=sessions, session_seconds=seconds)
+
+
+def _measured_calendar(calendar: str) -> tuple[int, int]:
+    schedule = get_calendar(calendar).schedule(dt.date(2023, 1, 1), dt.date(2023, 12, 31))
+    if schedule.empty:
+        raise ValueError(f"calendar {calendar!r} has no sessions in 2023")
+    lengths = (schedule["close"] - schedule["open"]).dt.total_seconds()
+    return len(schedule), int(lengths.median())

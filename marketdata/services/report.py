@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.engine.metrics import calendar_periods_per_year
 from marketdata import selectors
 from marketdata.core.bars import dedup_bars, validate_bars
-from marketdata.core.calendar import get_calendar
+from marketdata.core.calendar import calendar_periods_per_year, get_calendar
 from marketdata.core.errors import RowError
 from marketdata.core.intervals import Interval, IntervalError, parse_interval
 from marketdata.core.report import (

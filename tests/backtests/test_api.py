@@ -1,10 +1,13 @@
 import datetime as dt
 
+import pandas as pd
 import pytest
 from rest_framework.test import APIClient
 
+from backtests.models import BacktestSettings
 from marketdata import store
 from marketdata.providers.synthetic import synthetic_bars
+from mdserver.models import Job
 
 FIRST, LAST = dt.date(2024, 10, 1), dt.date(2024, 11, 29)
 
@@ -68,6 +71,10 @@ def test_settings_are_owner_only(user, other_user, symbol):
         ({"strategy": "martingale"}, "strategy"),
         ({"interval": "7x"}, "interval"),
         ({"params": {"fast": "ten", "slow": 20}}, "params.fast"),
+        ({"end_date": "9999-12-31"}, "end_date"),
+        ({"end_date": "2200-01-01"}, "end_date"),
+        ({"start_date": "0001-01-01"}, "start_date"),
+        ({"start_date": "1899-12-31"}, "start_date"),
     ],
 )
 def test_invalid_settings_are_400_naming_the_field(user_api, symbol, overrides, field):
@@ -158,3 +165,56 @@ def test_sweep_runs_the_grid_and_sorts_by_a_metric(user_api, demo_bars):
         "/api/v1/backtests/sweep", {"settings_id": settings_id, "grid": {"fast": [30], "slow": [20]}}, format="json"
     )
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "grid.fast"
+
+
+@pytest.mark.django_db
+def test_dates_out_of_range_are_400_on_update_and_one_off_runs(user_api, symbol):
+    created = user_api.post("/api/v1/backtest-settings", settings_body(), format="json").json()
+    changed = user_api.patch(f"/api/v1/backtest-settings/{created['id']}", {"end_date": "9999-12-31"}, format="json")
+    assert changed.status_code == 400
+    assert changed.json()["error"]["details"][0]["field"] == "end_date"
+    assert "1900-01-01 up to 2200-01-01" in changed.json()["error"]["message"]
+    one_off = user_api.post("/api/v1/backtests", {"settings": settings_body(start_date="0001-01-01")}, format="json")
+    assert one_off.status_code == 400 and one_off.json()["error"]["details"][0]["field"] == "start_date"
+    edges = settings_body(start_date="1900-01-01", end_date="2199-12-31")
+    assert user_api.post("/api/v1/backtest-settings", edges, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_settings_saved_with_dates_out_of_range_are_400_to_run_and_sweep(user, user_api, symbol):
+    """Rows saved before the date range was checked are refused when run, before any job is queued."""
+    saved = BacktestSettings.objects.create(
+        owner=user, name="far", symbol=symbol, interval="15m", start_date=FIRST, end_date=dt.date(9999, 12, 31),
+        strategy="sma_crossover", params={"fast": 5, "slow": 20},
+    )  # fmt: skip
+    run = user_api.post("/api/v1/backtests", {"settings_id": saved.id}, format="json")
+    assert run.status_code == 400 and run.json()["error"]["details"][0]["field"] == "end_date"
+    body = {"settings_id": saved.id, "grid": {"fast": [3, 5]}}
+    sweep = user_api.post("/api/v1/backtests/sweep", body, format="json")
+    assert sweep.status_code == 400 and sweep.json()["error"]["details"][0]["field"] == "end_date"
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_fill_due_at_a_stored_open_of_zero_fails_the_run_naming_the_bar(user_api, symbol):
+    frame = synthetic_bars("ACME", "XNYS", FIRST, LAST)
+    second_bar = frame["ts"] == pd.Timestamp("2024-10-01T13:45:00Z")  # opens the second 15m bar: the first fill
+    frame.loc[second_bar, ["open", "low"]] = 0.0
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=frame)
+    body = {"settings": settings_body(strategy="buy_and_hold", params={})}
+    run = user_api.post("/api/v1/backtests", body, format="json").json()
+    assert run["status"] == "failed"
+    assert run["message"].startswith("cannot fill an order at a price of 0 at 2024-10-01T13:45:00Z")
+    assert run["errors"] == [{"field": "symbol", "message": run["message"]}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_engine_over_a_range_from_1900_replays_the_stored_bars_like_the_vectorized_engine(user_api, symbol):
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=synthetic_bars("ACME", "XNYS", FIRST, FIRST))
+    body = settings_body(strategy="buy_and_hold", params={}, start_date="1900-01-01", end_date=FIRST.isoformat())
+    settings_id = user_api.post("/api/v1/backtest-settings", body, format="json").json()["id"]
+    vectorized = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json").json()
+    event = user_api.post("/api/v1/backtests", {"settings_id": settings_id, "engine": "event"}, format="json").json()
+    assert event["status"] == "succeeded", event["message"]
+    assert len(event["equity"]) == len(vectorized["equity"]) == 26  # 15m bars of one session
+    assert event["trades"] == vectorized["trades"] and event["result_hash"] == vectorized["result_hash"]

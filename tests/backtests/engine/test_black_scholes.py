@@ -50,3 +50,28 @@ def test_vectorized_put_prices_match_the_scalar_ones():
     years = np.linspace(-0.01, 1.0, 41)  # includes expired ones
     expected = [put_price(s, 100.0, t, 0.03, 0.4) for s, t in zip(spots, years, strict=True)]
     np.testing.assert_allclose(put_prices(spots, 100.0, years, 0.03, 0.4), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spot", [0.0, -5.0])
+def test_a_put_on_a_spot_at_or_below_zero_is_worth_its_discounted_strike_less_the_spot(spot):
+    # A spot at 0 stays there under the model; some futures trade below 0.
+    expected = 90 * math.exp(-0.04 * 0.5) - spot
+    assert put_price(spot, 90, 0.5, 0.04, 0.3) == pytest.approx(expected, rel=1e-12)
+    marks = put_prices(np.array([spot, 100.0]), 90, np.array([0.5, 0.5]), 0.04, 0.3)
+    assert marks[0] == pytest.approx(expected, rel=1e-12)
+    assert marks[1] == pytest.approx(put_price(100.0, 90, 0.5, 0.04, 0.3), rel=1e-12)
+    assert call_price(spot, 90, 0.5, 0.04, 0.3) == 0.0 and call_delta(spot, 90, 0.5, 0.04, 0.3) == 0.0
+
+
+def test_a_volatility_too_small_to_register_prices_as_zero_volatility():
+    smallest, day = 5e-324, 1 / 365  # vol x sqrt(T) rounds to 0 a day before expiry: d1 would divide by zero
+    expected = 90 * math.exp(-0.04 * day) - 80
+    assert put_price(80, 90, day, 0.04, smallest) == pytest.approx(expected, rel=1e-12)
+    assert put_prices(np.array([80.0]), 90, np.array([day]), 0.04, smallest)[0] == pytest.approx(expected, rel=1e-12)
+    assert call_delta(80, 90, day, 0.04, smallest) == 0.0
+
+
+def test_a_strike_rounded_to_zero_makes_a_worthless_put():
+    # strike_pct at its smallest times a spot can round to a strike of 0.
+    assert put_price(100.0, 0.0, 0.5, 0.04, 0.3) == 0.0
+    assert put_prices(np.array([100.0]), 0.0, np.array([0.5]), 0.04, 0.3).tolist() == [0.0]

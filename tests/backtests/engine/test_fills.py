@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine import BacktestSettings, BarTiming, bar_events, run_event, run_vectorized
+from backtests.engine import BacktestSettings, BarDataError, BarTiming, bar_events, run_event, run_vectorized
 from backtests.engine.fills import Book
 from tests.backtests.engine.support import DAY_NS, demo_bars, make_bars
 
@@ -149,3 +149,60 @@ def test_fill_many_after_single_fills_is_rebalance_fill_by_fill(book):
     expected, got = stepped.trade_columns(ts_ns, DAY_NS, close), scheduled.trade_columns(ts_ns, DAY_NS, close)
     for name, values in expected.items():
         np.testing.assert_array_equal(got[name], values, err_msg=name)
+
+
+def _refusal(bars, strategy, params, settings):
+    """Return (field, message) of the BarDataError both engines stop with; they must agree."""
+    refusals = []
+    for run in (run_vectorized, lambda *args: run_event(bar_events(args[0]), *args[1:])):
+        with pytest.raises(BarDataError) as caught:
+            run(bars, strategy, params, settings, DAILY)
+        refusals.append((caught.value.field, caught.value.message))
+    assert refusals[0] == refusals[1]
+    return refusals[0]
+
+
+@pytest.mark.parametrize("units", [0, 2])
+@pytest.mark.parametrize(
+    ("bar", "price", "written"),
+    [(2, 0.0, "0"), (4, 0.0, "0"), (2, -1.5, "-1.5")],  # the entry at bar 2, the exit at bar 4
+)
+def test_a_fill_at_an_open_of_zero_or_below_stops_both_engines_naming_the_bar(units, bar, price, written):
+    opens = list(OPENS)
+    opens[bar] = price
+    field, message = _refusal(make_bars(CLOSES, opens), "sma_crossover", PARAMS, BacktestSettings(units=units))
+    assert field == "symbol"
+    assert message.startswith(f"cannot fill an order at a price of {written} at 2024-01-0{bar + 1}T00:00:00Z")
+
+
+def test_an_open_of_zero_where_nothing_fills_does_not_stop_a_run():
+    opens = list(OPENS)
+    opens[3] = 0.0  # bar 3 holds the position: no fill at its open
+    _, result = _both(BacktestSettings(initial_cash=1000, units=2), opens=opens)
+    assert len(result.trades) == 1
+
+
+def test_a_put_rolled_at_an_open_of_zero_stops_both_engines_naming_the_bar():
+    # A one-day put bought at bar 1's open expires at its close; the roll is due at bar 2's open.
+    bars = make_bars([100, 80, 70, 95], [100, 100, 0.0, 72])
+    params = {"strike_pct": 0.9, "tenor_days": 1, "implied_vol": 0.5, "risk_free_rate": 0.02}
+    field, message = _refusal(bars, "protective_put", params, BacktestSettings(initial_cash=1000, units=1))
+    assert field == "symbol"
+    assert message.startswith("cannot buy a put at a spot of 0 at 2024-01-03T00:00:00Z")
+
+
+def test_a_put_held_through_closes_of_zero_and_below_is_marked_at_its_discounted_strike_less_the_close():
+    bars = make_bars([100, 80, 0.0, -5.0, 10], [100, 100, 60, 1, 2])
+    params = {"strike_pct": 0.9, "tenor_days": 30, "implied_vol": 0.5, "risk_free_rate": 0.02}
+    _, result = _both(BacktestSettings(initial_cash=1000, units=1), closes=bars["close"], opens=bars["open"],
+                      strategy="protective_put", params=params)  # fmt: skip
+    for bar, close in ((2, 0.0), (3, -5.0)):
+        years_left = (30 - bar) / 365  # bought at bar 1's open, marked at bar's close (t + 1 day)
+        assert result.extra["hedge_value"].iloc[bar] == pytest.approx(90 * math.exp(-0.02 * years_left) - close)
+
+
+def test_start_price_with_a_first_close_of_zero_is_refused_on_start_price():
+    bars = make_bars([0.0, 11.0, 12.0], [0.0, 10.5, 11.5])
+    field, message = _refusal(bars, "buy_and_hold", {}, BacktestSettings(start_price=100))
+    assert field == "start_price"
+    assert "the first close, at 2024-01-01T00:00:00Z, is 0" in message

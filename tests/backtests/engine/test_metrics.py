@@ -4,8 +4,17 @@ import statistics
 import numpy as np
 import pytest
 
-from backtests.engine import calendar_periods_per_year, periods_per_year
+from backtests.engine import (
+    BacktestSettings,
+    BarTiming,
+    bar_events,
+    calendar_periods_per_year,
+    periods_per_year,
+    run_event,
+    run_vectorized,
+)
 from backtests.engine.metrics import DRAWDOWN_BLOCK, _largest_fall, compute_metrics, drawdowns
+from tests.backtests.engine.support import make_bars
 
 YEAR = 365.25 * 86_400
 
@@ -89,3 +98,21 @@ def test_drawdowns_by_block_are_the_bar_by_bar_ones(seed, drift):
     equity[rng.integers(0, count, 50)] = 100.0  # exact ties with the initial cash
     for initial_cash in (100.0, float(equity.max()), 1e-3):
         assert drawdowns(equity, initial_cash) == _largest_fall(equity, initial_cash)
+
+
+def test_a_cagr_too_large_for_a_float_is_none():
+    # 0.3% in two minutes compounds to about e^788 a year: past the largest float (about e^709.8).
+    metrics = _metrics([100.0, 100.3], elapsed_seconds=120.0, position=np.array([1.0, 1.0]))
+    assert metrics["cagr"] is None
+    assert metrics["total_return"] == pytest.approx(0.003)
+
+
+def test_buy_and_hold_over_two_minutes_with_a_small_gain_succeeds_without_a_cagr():
+    bars = make_bars([100.0, 100.3], step="1min")  # fills at 100.0, the second open
+    settings, timing = BacktestSettings(initial_cash=10_000), BarTiming(60, 252 * 390)
+    vectorized = run_vectorized(bars, "buy_and_hold", {}, settings, timing)
+    event = run_event(bar_events(bars), "buy_and_hold", {}, settings, timing)
+    assert vectorized.metrics["total_return"] == pytest.approx(0.003)
+    assert vectorized.metrics["cagr"] is None and event.metrics["cagr"] is None
+    assert vectorized.to_dict()["metrics"]["cagr"] is None
+    assert vectorized.result_hash() == event.result_hash()
