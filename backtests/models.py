@@ -13,7 +13,7 @@ class BacktestSettings(models.Model):
     name = models.CharField(max_length=120)
     data_source = models.CharField(max_length=32, default="store", help_text="store, or a provider to fetch gaps from")
     symbol = models.ForeignKey(Symbol, on_delete=models.PROTECT, related_name="+")
-    interval = models.CharField(max_length=8, default="1m")
+    interval = models.CharField(max_length=16, default="1m")  # up to "31622400s"
     start_date = models.DateField()
     end_date = models.DateField()
     initial_cash = models.FloatField(default=100_000.0)

@@ -52,7 +52,7 @@ class Bar(models.Model):
 
     pk = models.CompositePrimaryKey("symbol_id", "interval", "ts")
     symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
-    interval = models.CharField(max_length=8)
+    interval = models.CharField(max_length=16)  # up to "31622400s"
     ts = models.DateTimeField()
     open = models.FloatField()
     high = models.FloatField()
@@ -95,7 +95,7 @@ class Import(models.Model):
     owner = models.ForeignKey("auth.User", on_delete=models.CASCADE)
     filename = models.CharField(max_length=255, blank=True, default="")
     file_format = models.CharField(max_length=16)
-    interval = models.CharField(max_length=8)
+    interval = models.CharField(max_length=16)  # up to "31622400s"
     on_conflict = models.CharField(max_length=8, default="skip")
     symbols = models.ManyToManyField(Symbol, related_name="imports")
     rows_total = models.PositiveIntegerField(default=0)
@@ -121,7 +121,7 @@ class BarChunk(models.Model):
 
     pk = models.CompositePrimaryKey("symbol_id", "interval", "month")
     symbol = models.ForeignKey(Symbol, on_delete=models.DO_NOTHING, db_index=False, db_constraint=False)
-    interval = models.CharField(max_length=8)
+    interval = models.CharField(max_length=16)  # up to "31622400s"
     month = models.DateField()
     rows = models.PositiveIntegerField()
     version = models.BigIntegerField(default=0)
@@ -223,7 +223,7 @@ class AnalyticsReport(models.Model):
     key = models.CharField(max_length=64, unique=True)
     source = models.CharField(max_length=8, help_text="symbol (stored bars) or file (uploaded bars)")
     symbol = models.CharField(max_length=64, blank=True, default="")
-    interval = models.CharField(max_length=8)
+    interval = models.CharField(max_length=16)  # up to "31622400s"
     bars = models.PositiveIntegerField(default=0)
     result = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -21,7 +21,7 @@ import pandas as pd
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from marketdata.core.calendar import get_calendar
 from marketdata.core.clock import Clock, LiveClock, SimulatedClock
@@ -263,7 +263,13 @@ def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> st
     last_state = None
     try:
         while True:
-            row = ReplaySession.objects.filter(id=session_id).values("desired_state", "speed").first()
+            try:
+                row = ReplaySession.objects.filter(id=session_id).values("desired_state", "speed").first()
+            except DatabaseError:  # e.g. no pooled connection free in time: the engine runs on, ask again
+                logger.warning("session %s: could not read its controls; retrying", session_id, exc_info=True)
+                release_pooled_connections()
+                sleep(CONTROL_POLL_S)
+                continue
             if row is None:
                 manager.stop()
             else:
@@ -271,13 +277,19 @@ def session_run(*, session_id: str, wall=time.monotonic, sleep=time.sleep) -> st
             publisher.flush()
             state = manager.state
             if state != last_state or wall() - last_snapshot >= SNAPSHOT_EVERY_S or state in TERMINAL_STATES:
+                snapshot = jsonable(manager.snapshot())
+                try:
+                    ReplaySession.objects.filter(id=session_id).update(
+                        state=state, snapshot=snapshot, error=snapshot.get("error") or ""
+                    )
+                except DatabaseError:  # saved on the next pass; the state message waits for it
+                    logger.warning("session %s: could not save its state; retrying", session_id, exc_info=True)
+                    release_pooled_connections()
+                    sleep(CONTROL_POLL_S)
+                    continue
                 if state != last_state:
                     publisher({"type": "state", "symbol": None, "t": None, "data": {"state": state}})
                     publisher.flush()
-                snapshot = jsonable(manager.snapshot())
-                ReplaySession.objects.filter(id=session_id).update(
-                    state=state, snapshot=snapshot, error=snapshot.get("error") or ""
-                )
                 last_snapshot, last_state = wall(), state
             if state in TERMINAL_STATES:
                 return state

@@ -10,9 +10,10 @@ a plain JSON-able dict and the same input always gives the same answer.
 Definitions (n bars, closes c_0..c_{n-1}, log returns r_i = ln(c_i / c_{i-1})):
 
 - returns: total = c_{n-1} / c_0 - 1 (close to close, the span the log returns
-  cover). annualized = (1 + total) ** (P / (n - 1)) - 1 with P bars a year, given
-  only when the bars span at least a year (n - 1 >= P): shorter periods are not
-  annualized (the GIPS rule).
+  cover). annualized = (1 + total) ** (365.25 days / span) - 1, span = the time
+  from the first bar to the last, given only when that span is 365 days or more:
+  shorter periods are not annualized (the GIPS rule). Calendar time, not bar
+  counts: extended-hours or gappy bars would distort a count.
 - trend: ordinary least squares of ln(c_i) on the bar number i. slope_per_bar,
   slope_annualized = slope x P, fitted_change = exp(slope x (n - 1)) - 1, t_stat =
   slope / its standard error (n - 2 degrees of freedom), r_squared. direction is
@@ -190,25 +191,37 @@ def session_ids(ts_ns: np.ndarray, calendar: TradingCalendar) -> np.ndarray:
 
 def _events(positions: np.ndarray, build: Any, limit: int) -> dict[str, Any]:
     """Return `{count, events}`: the last `limit` events (oldest first) built by `build(position)`."""
-    chosen = positions[len(positions) - limit :] if limit else positions[:0]
+    chosen = positions[max(0, len(positions) - limit) :] if limit else positions[:0]
     return {"count": int(len(positions)), "events": [build(int(i)) for i in chosen]}
 
 
 # ------------------------------------------------------------------- sections
 
 
-def _returns(close: np.ndarray, periods_per_year: float) -> dict[str, Any]:
+SECONDS_PER_YEAR = 365.25 * 86_400
+
+
+def _returns(close: np.ndarray, ts: np.ndarray) -> dict[str, Any]:
     n = len(close)
     total = close[-1] / close[0] - 1.0 if close[0] > 0 else math.nan
+    span_s = (int(ts[-1]) - int(ts[0])) / 1e9 if n > 1 else 0.0  # first close to last close
     annualized = None
-    if n > 1 and n - 1 >= periods_per_year and total > -1.0:
-        annualized = _num((1.0 + total) ** (periods_per_year / (n - 1)) - 1.0)
+    if span_s >= 365 * 86_400 and total > -1.0:
+        annualized = _num(_power(1.0 + total, SECONDS_PER_YEAR / span_s) - 1.0)
     return {
         "first_close": _num(close[0]),
         "last_close": _num(close[-1]),
         "total": _num(total) if n > 1 else None,
         "annualized": annualized,
     }
+
+
+def _power(base: float, exponent: float) -> float:
+    """Return base ** exponent, inf where a float cannot hold it."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf
 
 
 def _log_returns(close: np.ndarray) -> np.ndarray:
@@ -286,30 +299,42 @@ def _drawdowns(close: np.ndarray, ts: np.ndarray, top: int) -> dict[str, Any]:
     # Runs of bars below the running peak: starts where `under` turns on, ends where it turns off.
     edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    episodes = []
-    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-        trough = start + int(np.argmin(close[start:stop]))
-        peak_bar = start - 1  # a run never starts at bar 0: the first close is its own peak
+    peaks = starts - 1  # a run never starts at bar 0: the first close is its own peak
+    if len(starts):
+        # The lowest close of each run (the first on ties): one reduceat, then the first bar at that low.
+        in_runs = np.flatnonzero(under)
+        run_of_bar = np.searchsorted(starts, in_runs, side="right") - 1
+        lows = np.minimum.reduceat(close[in_runs], np.searchsorted(in_runs, starts))
+        at_low = close[in_runs] == lows[run_of_bar]
+        troughs = in_runs[at_low][np.unique(run_of_bar[at_low], return_index=True)[1]]
+    else:
+        troughs = starts
+    with np.errstate(divide="ignore", invalid="ignore"):
         # A fall from a peak at or below zero is no fraction of it.
-        depth = 1.0 - close[trough] / close[peak_bar] if close[peak_bar] > 0 else math.nan
-        episodes.append(
-            {
-                "depth": _num(depth),
-                "peak_at": _time(ts[peak_bar]),
-                "peak": _num(close[peak_bar]),
-                "trough_at": _time(ts[trough]),
-                "trough": _num(close[trough]),
-                "recovered_at": _time(ts[stop]) if stop < len(close) else None,
-                "bars_to_trough": trough - peak_bar,
-                "bars_to_recovery": stop - peak_bar if stop < len(close) else None,
-            }
-        )
-    ranked = sorted(episodes, key=lambda episode: -(episode["depth"] or 0.0))  # stable: earliest first on ties
+        depths = np.where(close[peaks] > 0, 1.0 - close[troughs] / close[peaks], np.nan)
+    # Deepest first, the earliest on ties; a depth that is no number ranks as 0.
+    ranked = np.argsort(-np.nan_to_num(depths, nan=0.0), kind="stable")
+
+    def episode(index: int) -> dict[str, Any]:
+        peak_bar, trough, stop = int(peaks[index]), int(troughs[index]), int(stops[index])
+        recovered = stop < len(close)
+        return {
+            "depth": _num(depths[index]),
+            "peak_at": _time(ts[peak_bar]),
+            "peak": _num(close[peak_bar]),
+            "trough_at": _time(ts[trough]),
+            "trough": _num(close[trough]),
+            "recovered_at": _time(ts[stop]) if recovered else None,
+            "bars_to_trough": trough - peak_bar,
+            "bars_to_recovery": stop - peak_bar if recovered else None,
+        }
+
+    listed = [episode(int(index)) for index in ranked[:top]]
     return {
-        "max": (ranked[0]["depth"] or 0.0) if ranked else 0.0,
+        "max": (listed[0]["depth"] or 0.0) if listed else 0.0,
         "current": _ratio(peak[-1] - close[-1], peak[-1]) if peak[-1] > 0 else None,
-        "count": len(episodes),
-        "top": ranked[:top],
+        "count": len(starts),
+        "top": listed,
     }
 
 
@@ -545,7 +570,7 @@ def _sections(
             "interval": str(interval),
             "periods_per_year": _num(periods_per_year),
         },
-        "returns": _returns(close, periods_per_year),
+        "returns": _returns(close, ts),
         "trend": _trend(close, params, periods_per_year, float(fast[-1]), float(slow[-1])),
         "volatility": _volatility(bars, ts, params, periods_per_year),
         "drawdowns": _drawdowns(close, ts, params.drawdowns_top),

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
                     models.CharField(help_text="symbol (stored bars) or file (uploaded bars)", max_length=8),
                 ),
                 ("symbol", models.CharField(blank=True, default="", max_length=64)),
-                ("interval", models.CharField(max_length=8)),
+                ("interval", models.CharField(max_length=16)),
                 ("bars", models.PositiveIntegerField(default=0)),
                 ("result", models.JSONField()),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -70,22 +71,42 @@ def _as_of(frame: pd.DataFrame, interval: Interval, end: pd.Timestamp | None) ->
 
 
 def _known_by(
-    frame: pd.DataFrame, interval: Interval, start: pd.Timestamp | None, end: pd.Timestamp | None
+    frame: pd.DataFrame, interval: Interval, start: pd.Timestamp | None, end: pd.Timestamp | None, calendar: str
 ) -> pd.DataFrame:
-    """Keep bars opening at or after `start` and known by `end`.
+    """Keep bars opening at or after `start` and known by `end` (no look-ahead).
 
-    An intraday bar is known at its close (open + interval); a daily bar counts when
-    it opens before `end`, since its nominal 24 hours outlast its session.
+    An intraday bar is known at its close (open + interval); a daily bar at the close
+    of its last session in `calendar`.
     """
     keep = np.ones(len(frame), dtype=bool)
     if start is not None:
         keep &= (frame["ts"] >= start).to_numpy()
     if end is not None:
-        if interval.is_daily:
-            keep &= (frame["ts"] < end).to_numpy()
-        else:
-            keep &= (frame["ts"] + interval.timedelta <= end).to_numpy()
+        known_at = _daily_known_at(frame, interval, calendar) if interval.is_daily else frame["ts"] + interval.timedelta
+        keep &= (known_at <= end).to_numpy()
     return frame[keep].reset_index(drop=True)
+
+
+def _daily_known_at(frame: pd.DataFrame, interval: Interval, calendar_name: str) -> pd.Series:
+    """Return when each daily bar is known: the close of the `interval.count`-th session from its date.
+
+    A bar dated on a day without a session (a weekend bar on a weekday market) counts
+    from the next session; past the calendar's known sessions, from its open plus the days.
+    """
+    calendar = get_calendar(calendar_name)
+    dates = frame["ts"].dt.tz_convert(calendar.tz).dt.tz_localize(None).dt.normalize()
+    first, last = dates.iloc[0].date(), dates.iloc[-1].date() + dt.timedelta(days=7 * interval.count + 14)
+    sessions = calendar.schedule(first, last)
+    index = np.searchsorted(sessions.index.to_numpy("datetime64[ns]"), dates.to_numpy("datetime64[ns]"), "left")
+    last_session = index + interval.count - 1
+    beyond = last_session >= len(sessions)
+    closes = (
+        sessions["close"].to_numpy()[np.minimum(last_session, max(len(sessions) - 1, 0))] if len(sessions) else None
+    )
+    fallback = (frame["ts"] + pd.Timedelta(days=interval.count)).to_numpy()
+    known = fallback if closes is None else np.where(beyond, fallback, closes)
+    return pd.Series(pd.DatetimeIndex(known).tz_localize("UTC") if pd.DatetimeIndex(known).tz is None
+                     else pd.DatetimeIndex(known), index=frame.index)  # fmt: skip
 
 
 def report_bars_parse(
@@ -121,8 +142,8 @@ def report_bars_parse(
     frame = deduped.frame
     inferred = interval is None
     if inferred:
-        interval = _infer_interval(frame)
-    frame = _known_by(frame, interval, start, end)
+        interval = _infer_interval(frame, calendar)
+    frame = _known_by(frame, interval, start, end, calendar)
     if frame.empty:
         raise _invalid("start" if start is not None else "end", "no bars of the file in this range")
     if len(frame) > REPORT_MAX_BARS:
@@ -142,13 +163,18 @@ def report_bars_parse(
     return ReportBars(frame, interval, calendar, _as_of(frame, interval, end), source)
 
 
-def _infer_interval(frame: pd.DataFrame) -> Interval:
+def _infer_interval(frame: pd.DataFrame, calendar: str) -> Interval:
+    """Return the interval of the most common spacing; whole days count the calendar's sessions in them."""
     seconds = infer_interval_seconds(frame["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64))
     if seconds is None:
         # One bar (or sub-second spacing) says nothing; 1m is the import default.
         if len(frame) < 2:
             return parse_interval("1m")
         raise _invalid("interval", "cannot tell the interval from the timestamps; give interval")
+    if seconds > 86_400 and seconds % 86_400 == 0:
+        # `Nd` is N sessions: weekly bars on a weekday market are 5d, not 7d (which would be 7 sessions).
+        sessions_a_year = calendar_periods_per_year(calendar, 86_400)
+        return parse_interval(f"{max(1, round(seconds / 86_400 * sessions_a_year / 365.25))}d")
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds % size == 0:
             try:
@@ -186,6 +212,9 @@ def report_bars_read(
             break
         page_start = page.next_start
     frame = pd.concat(pages, ignore_index=True) if len(pages) > 1 else pages[0].reset_index(drop=True)
+    if base is not None and base.is_daily and end is not None and not frame.empty:
+        # Stored daily bars are known at their session's close, not at their open.
+        frame = _known_by(frame, interval, None, end, symbol.calendar)
     if frame.empty:
         where = "between start and end" if start is not None or end is not None else "stored"
         raise _invalid("start" if start is not None else "symbol", f"no {interval} bars of {symbol} {where}")

@@ -229,3 +229,28 @@ def test_waiting_sessions_hold_no_pooled_database_connection(user_api, two_sessi
     wait_state(live, "running")
     time.sleep(1.5)  # the live feeder has stepped at least once
     assert connections_taken() == before
+
+
+def test_a_runner_rides_out_database_errors_while_polling(user, two_sessions):
+    """A poll or a save that fails (no pooled connection free in time) is retried; the session still ends right."""
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    from marketdata.sessions import session_run
+
+    config = {"symbols": ["ACME"], "start_date": "2024-11-26", "end_date": "2024-11-26", "speed": 0,
+              "streams": ["bars"], "timeout_s": 5}  # fmt: skip
+    session = ReplaySession.objects.create(owner=user, config=config, speed=0, desired_state="running")
+    real_filter, calls = ReplaySession.objects.filter, []
+
+    def flaky_filter(*args, **kwargs):
+        calls.append(1)
+        if len(calls) in (1, 3, 4):  # the first poll, then a save and the poll after it
+            raise OperationalError("couldn't get a connection after 10.00 sec")
+        return real_filter(*args, **kwargs)
+
+    with mock.patch.object(ReplaySession.objects, "filter", side_effect=flaky_filter):
+        state = session_run(session_id=str(session.id), sleep=lambda seconds: time.sleep(0.01))
+    assert state == "finished"
+    assert ReplaySession.objects.get(id=session.id).state == "finished"

@@ -71,7 +71,9 @@ def test_a_drawing_filter_that_is_no_id_is_400(user_api, symbol_param):
     assert fields_of(error_of(user_api.get(f"/api/v1/drawings?symbol={symbol_param}"), 400)) == {"symbol"}
 
 
-@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/backtests/1.5", "/api/v1/bars/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/no-such-thing", "/api/v1/backtests/1.5", "/api/v1/bars/", "/api/nope", "/api/v2/bars"]
+)
 def test_a_path_that_names_no_endpoint_is_a_json_404(user_api, path):
     assert error_of(user_api.get(path), 404)["code"] == "not_found"
 
@@ -158,3 +160,28 @@ def test_a_provider_refusing_the_request_is_400_naming_the_source(user_api, symb
     body = {"source": "synthetic", "symbols": ["ACME"], "schema": "mbp-1", "start": "2024-11-26", "end": "2024-11-27"}
     error = error_of(user_api.post("/api/v1/fetches/estimate", body, format="json"), 400)
     assert error["code"] == "provider_error" and fields_of(error) == {"source"}
+
+
+LONGEST_INTERVAL = "31622400s"  # 366 days: the longest interval, the longest to write
+
+
+def test_the_longest_intervals_are_stored_where_an_interval_is_saved(user_api, symbol):
+    """Every place that saves an interval holds the longest one (not a database error, a 500)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from backtests.models import BacktestSettings
+    from marketdata.models import Import
+
+    csv = b"timestamp,open,high,low,close,volume\n2024-11-26T14:30:00Z,1,2,0.5,1.5,10\n"
+    upload = SimpleUploadedFile("bars.csv", csv)
+    response = user_api.post("/api/v1/imports", {"file": upload, "symbol": "ACME", "interval": LONGEST_INTERVAL})
+    assert response.status_code == 202, response.content[:300]
+    assert Import.objects.get().interval == LONGEST_INTERVAL
+    settings = {"name": "long", "symbol": "ACME", "interval": LONGEST_INTERVAL, "start_date": "2024-01-02",
+                "end_date": "2024-12-31", "strategy": "buy_and_hold", "params": {}}  # fmt: skip
+    assert user_api.post("/api/v1/backtest-settings", settings, format="json").status_code == 201
+    assert BacktestSettings.objects.get().interval == LONGEST_INTERVAL
+    bars = [{"t": "2024-11-26T14:30:00Z", "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10},
+            {"t": "2025-11-27T14:30:00Z", "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10}]  # fmt: skip
+    report = user_api.post("/api/v1/analytics/report", {"bars": bars, "interval": LONGEST_INTERVAL}, format="json")
+    assert report.status_code in (200, 400), report.content[:300]

@@ -272,3 +272,38 @@ def test_venue_picks_among_listings(user_api, stored_bars):
     SymbolFactory(ticker="ACME", venue="XNAS")
     assert error_fields(post(user_api, DAY)) == ["venue"]
     assert post(user_api, {**DAY, "venue": "XNYS"}).status_code == 200
+
+
+def test_a_daily_bar_counts_only_once_its_session_has_closed(user_api):
+    days = pd.bdate_range("2024-11-18", "2024-11-26")  # Mon 18th .. Tue 26th: seven sessions
+    bars = [{"t": f"{day:%Y-%m-%d}T14:30:00Z", "o": 10 + i, "h": 11 + i, "l": 9 + i, "c": 10.5 + i, "v": 100}
+            for i, day in enumerate(days)]  # fmt: skip
+    during = post(user_api, {"bars": bars, "interval": "1d", "end": "2024-11-26T15:00:00Z"}).json()
+    assert during["report"]["period"]["last"] == "2024-11-25T14:30:00Z"  # the 26th's close is not known at 15:00
+    after = post(user_api, {"bars": bars, "interval": "1d", "end": "2024-11-26T21:00:00Z"}).json()
+    assert after["report"]["period"]["last"] == "2024-11-26T14:30:00Z"  # the XNYS close, 16:00 New York
+
+
+def test_stored_daily_bars_count_only_once_their_session_has_closed(user_api, symbol):
+    from marketdata import store
+
+    days = pd.bdate_range("2024-11-18", "2024-11-26")
+    frame = pd.DataFrame({"ts": pd.DatetimeIndex([f"{day:%Y-%m-%d}T14:30:00Z" for day in days]),
+                          "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 100.0,
+                          "trade_count": 5.0, "vwap": 10.2})  # fmt: skip
+    store.bars_write(symbol_id=symbol.id, interval="1d", frame=frame)
+    payload = {"symbol": "ACME", "interval": "1d", "start": "2024-11-18"}
+    during = post(user_api, {**payload, "end": "2024-11-26T15:00:00Z"}).json()
+    assert during["report"]["period"]["last"] == "2024-11-25T14:30:00Z"
+    after = post(user_api, {**payload, "end": "2024-11-26T21:00:00Z"}).json()
+    assert after["report"]["period"]["last"] == "2024-11-26T14:30:00Z"
+
+
+@pytest.mark.parametrize(("calendar", "inferred"), [("XNYS", "5d"), ("24/7", "7d")])
+def test_weekly_bars_are_inferred_as_the_sessions_of_a_week(user_api, calendar, inferred):
+    weeks = pd.date_range("2023-01-02T14:30:00Z", periods=60, freq="7D")
+    bars = [{"t": f"{week:%Y-%m-%dT%H:%M:%SZ}", "o": 10, "h": 11, "l": 9, "c": 10 + i / 100, "v": 1}
+            for i, week in enumerate(weeks)]  # fmt: skip
+    body = post(user_api, {"bars": bars, "calendar": calendar}).json()
+    assert body["source"]["interval"] == inferred
+    assert body["report"]["period"]["periods_per_year"] == pytest.approx(52, abs=2)  # 252 / 5 on XNYS

@@ -245,12 +245,16 @@ def test_a_choppy_series_is_sideways_below_the_r2_threshold():
     assert report(bars, trend_min_r2=0.0, trend_min_t=0.0)["trend"]["direction"] in ("up", "down")
 
 
-def test_returns_are_annualized_only_over_a_year_or_more():
+def test_returns_are_annualized_by_calendar_time_only_over_a_year_or_more():
     bars = daily_bars([100, 101, 102, 103, 121])
-    assert report(bars, periods_per_year=10)["returns"]["annualized"] is None
-    returns = report(bars, periods_per_year=2)["returns"]
-    assert returns["total"] == pytest.approx(0.21)
-    assert returns["annualized"] == pytest.approx(1.21 ** (2 / 4) - 1)  # 4 bar returns, 2 a year
+    assert report(bars)["returns"]["annualized"] is None  # four days
+    # The same five closes spread over two years (730 days): annualized over calendar time,
+    # whatever the number of bars a year says.
+    spread = bars.assign(ts=pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(5) * 182.5, unit="D"))
+    for periods_per_year in (2, 252 * 390):
+        returns = report(spread, periods_per_year=periods_per_year)["returns"]
+        assert returns["total"] == pytest.approx(0.21)
+        assert returns["annualized"] == pytest.approx(1.21 ** (365.25 / 730) - 1)
 
 
 def test_volatility_is_the_std_of_log_returns_scaled_by_the_bars_a_year():
@@ -361,3 +365,31 @@ def test_any_valid_bars_give_strict_json(rows):
     bars = daily_bars(closes, highs=highs, lows=lows, opens=opens).assign(volume=volumes)
     result = report(bars, indicators="sma:2,ema:2,rsi:2,macd:2:3:2,bbands:2:2,atr:2,vwap", cross_fast=1, cross_slow=2)
     assert json.loads(json.dumps(result, allow_nan=False)) == result
+
+
+@pytest.mark.parametrize(("max_events", "listed"), [(20, 11), (11, 11), (5, 5), (0, 0)])
+def test_events_list_the_latest_max_events_of_count(max_events, listed):
+    bars = daily_bars([float(close) for close in range(1, 13)])  # every bar after the first a new high
+    new_highs = report(bars, breakout_bars=1, max_events=max_events)["patterns"]["new_high"]
+    assert new_highs["count"] == 11 and len(new_highs["events"]) == listed
+    if listed:
+        assert new_highs["events"][-1]["at"] == "2024-01-12T00:00:00Z"
+
+
+def test_many_drawdowns_list_only_the_deepest_and_match_a_loop_over_runs():
+    rng = np.random.default_rng(7)
+    closes = np.round(100 + np.cumsum(rng.normal(0, 1, 3000)), 0)
+    bars = daily_bars(closes.tolist())
+    drawdowns = report(bars, drawdowns_top=3)["drawdowns"]
+    peak, runs, start = np.maximum.accumulate(closes), [], None
+    for bar, below in enumerate(np.append(closes < peak, False)):
+        if below and start is None:
+            start = bar
+        elif not below and start is not None:
+            trough = start + int(np.argmin(closes[start:bar]))
+            runs.append((1 - closes[trough] / closes[start - 1], start - 1, trough))
+            start = None
+    deepest = sorted(runs, key=lambda run: -run[0])[:3]  # stable: the earliest first on ties
+    assert drawdowns["count"] == len(runs)
+    assert [entry["depth"] for entry in drawdowns["top"]] == pytest.approx([run[0] for run in deepest])
+    assert [entry["trough"] for entry in drawdowns["top"]] == [closes[run[2]] for run in deepest]
