@@ -168,11 +168,25 @@ def data_hash(bars: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _local_dates(bars: pd.DataFrame, symbol: Symbol) -> tuple[dt.date, dt.date]:
-    """Return the market-local dates of the first and the last bar."""
-    tz = get_calendar(symbol.calendar).tz
-    first, last = (pd.Timestamp(bars["ts"].iloc[i]).tz_convert(tz).date() for i in (0, -1))
-    return first, last
+def _replay_span(bars: pd.DataFrame, symbol: Symbol) -> dict[str, Any]:
+    """Return what the replay of the bars spans: the session dates of the first and the last bar (a bar outside
+    sessions: its market-local date) and [start, end), the market-local days from the first bar's to the last's.
+
+    A session that opens the evening before (CME Globex) is dated by its close, not by the evening's date.
+    """
+    calendar = get_calendar(symbol.calendar)
+    first, last = pd.Timestamp(bars["ts"].iloc[0]), pd.Timestamp(bars["ts"].iloc[-1])
+
+    def session_date(ts: pd.Timestamp) -> dt.date:
+        session = calendar.session_at(ts)
+        return calendar.local_date(ts) if session is None else pd.Timestamp(session.name).date()
+
+    def midnight(date: dt.date) -> pd.Timestamp:
+        return pd.Timestamp(date).tz_localize(calendar.tz).tz_convert("UTC")
+
+    return {"start_date": session_date(first), "end_date": session_date(last),
+            "start": midnight(calendar.local_date(first)),
+            "end": midnight(calendar.local_date(last) + dt.timedelta(days=1))}  # fmt: skip
 
 
 def _timing(snapshot: dict, symbol: Symbol) -> engine.BarTiming:
@@ -180,10 +194,14 @@ def _timing(snapshot: dict, symbol: Symbol) -> engine.BarTiming:
     return engine.BarTiming(interval.seconds, engine.calendar_periods_per_year(symbol.calendar, interval.seconds))
 
 
-def replay_bar_events(*, symbol: Symbol, interval: str, start_date: dt.date, end_date: dt.date) -> list[dict]:
-    """Replay stored bars through the session engine at full speed and return its bar events in order."""
+def replay_bar_events(
+    *, symbol: Symbol, interval: str, start_date: dt.date, end_date: dt.date, start: pd.Timestamp, end: pd.Timestamp
+) -> list[dict]:
+    """Replay the stored bars of [start, end) in the sessions dated start_date..end_date through the session
+    engine at full speed and return its bar events in order."""
     from marketdata.core.clock import SimulatedClock
     from marketdata.core.coordinator import TERMINAL_STATES, SystemManager
+    from marketdata.core.replay import SpanPlan
     from marketdata.core.session_config import SessionConfig
     from marketdata.session_feed import StoreFeed
 
@@ -191,12 +209,12 @@ def replay_bar_events(*, symbol: Symbol, interval: str, start_date: dt.date, end
     config = SessionConfig(symbols={symbol.ticker: symbol.calendar}, start_date=start_date, end_date=end_date,
                            start_time="00:00", end_time="23:59", derived_intervals=derived, streams=["bars"],
                            speed=0, timeout_s=1)  # fmt: skip
-    calendar = get_calendar(symbol.calendar)
-    clock = SimulatedClock(pd.Timestamp(start_date).tz_localize(calendar.tz).tz_convert("UTC"))
+    clock = SimulatedClock(start)
     wanted = "bar" if interval == "1m" else "derived_bar"
     events: list[dict] = []
     manager = SystemManager(config, feed=StoreFeed({symbol.ticker: symbol}, streams=("bars",)), clock=clock,
-                            publish=lambda event: events.append(event) if event["type"] == wanted else None)  # fmt: skip
+                            publish=lambda event: events.append(event) if event["type"] == wanted else None,
+                            plan=SpanPlan(config, start=start, end=end))  # fmt: skip
     manager.start()
     deadline = time.monotonic() + REPLAY_TIMEOUT_S
     while manager.state not in TERMINAL_STATES and time.monotonic() < deadline:
@@ -230,9 +248,7 @@ def backtest_run_execute(*, run_id: int, progress=None) -> dict:
         if run.engine == "event":
             # The replay waits out every session without data, so it spans the stored bars, not the whole
             # range: from year 1900 it would spend its timeout on empty sessions before the first bar.
-            first_day, last_day = _local_dates(bars, symbol)
-            events = replay_bar_events(symbol=symbol, interval=snapshot["interval"], start_date=first_day,
-                                       end_date=last_day)  # fmt: skip
+            events = replay_bar_events(symbol=symbol, interval=snapshot["interval"], **_replay_span(bars, symbol))
             result = engine.run_event(events, snapshot["strategy"], snapshot["params"], settings, timing)
         else:
             result = engine.run_vectorized(bars, snapshot["strategy"], snapshot["params"], settings, timing)

@@ -446,11 +446,12 @@ class SystemManager:
         publish: Publish | None = None,
         wall: Wall = time.monotonic,
         paused: bool = False,
+        plan: SessionPlan | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.session_data = SessionData(config)
-        self.plan = SessionPlan(config)
+        self.plan = plan or SessionPlan(config)
         self.coordinator = StreamCoordinator(
             config=config,
             session_data=self.session_data,

@@ -151,6 +151,25 @@ class SessionPlan:
         return window
 
 
+class SpanPlan(SessionPlan):
+    """Whole calendar sessions, [open, close), cut only where they meet [start, end).
+
+    `SessionPlan` cuts each session to `start_time`..`end_time` of the session's own
+    date, which drops the evening before of a session that opens then (CME Globex)
+    and the last minute of a 24-hour one. A replay of stored bars over a span wants
+    every bar the calendar's sessions hold: the bars a vectorized run over the same
+    span sees.
+    """
+
+    def __init__(self, config: SessionConfig, *, start: pd.Timestamp, end: pd.Timestamp) -> None:
+        super().__init__(config)
+        self._span_start, self._span_end = start, end
+
+    def _window(self, date: dt.date, open_: pd.Timestamp, close: pd.Timestamp, early: bool) -> SessionWindow | None:
+        start, end = max(open_, self._span_start).as_unit("ns"), min(close, self._span_end).as_unit("ns")
+        return SessionWindow(date, start, end, open_, close, early) if start < end else None
+
+
 # ------------------------------------------------------------------------------ streams
 
 

@@ -8,6 +8,7 @@ from backtests.models import BacktestSettings
 from marketdata import store
 from marketdata.providers.synthetic import synthetic_bars
 from mdserver.models import Job
+from tests.factories import SymbolFactory
 
 FIRST, LAST = dt.date(2024, 10, 1), dt.date(2024, 11, 29)
 
@@ -143,6 +144,26 @@ def test_event_engine_fed_by_the_replay_matches_the_vectorized_engine(user_api, 
     for a, b in zip(event["equity"], vectorized["equity"], strict=True):
         assert a["t"] == b["t"] and abs(a["value"] - b["value"]) <= 1e-9
     assert event["result_hash"] == vectorized["result_hash"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("calendar,ticker,venue,first,last", [
+    ("24/7", "BTC/USDT", "BINANCE", dt.date(2024, 11, 1), dt.date(2024, 11, 10)),  # sessions of 24 hours
+    ("CME_Globex_Metals", "GC", "COMEX", dt.date(2024, 11, 4), dt.date(2024, 11, 15)),  # open the evening before
+])  # fmt: skip
+def test_event_engine_matches_the_vectorized_engine_on_sessions_outside_one_day(
+    user_api, calendar, ticker, venue, first, last
+):
+    symbol = SymbolFactory(ticker=ticker, venue=venue, calendar=calendar)
+    store.bars_write(symbol_id=symbol.id, interval="1m", frame=synthetic_bars(ticker, calendar, first, last))
+    body = settings_body(symbol=ticker, venue=venue, start_date=first.isoformat(), end_date=last.isoformat())
+    settings_id = user_api.post("/api/v1/backtest-settings", body, format="json").json()["id"]
+    vectorized = user_api.post("/api/v1/backtests", {"settings_id": settings_id}, format="json").json()
+    event = user_api.post("/api/v1/backtests", {"settings_id": settings_id, "engine": "event"}, format="json").json()
+    assert vectorized["status"] == event["status"] == "succeeded", event["message"]
+    assert len(vectorized["trades"]) > 0
+    assert [e["t"] for e in event["equity"]] == [v["t"] for v in vectorized["equity"]]
+    assert event["trades"] == vectorized["trades"] and event["result_hash"] == vectorized["result_hash"]
 
 
 @pytest.mark.django_db
