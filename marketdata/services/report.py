@@ -82,31 +82,29 @@ def _known_by(
     if start is not None:
         keep &= (frame["ts"] >= start).to_numpy()
     if end is not None:
-        known_at = _daily_known_at(frame, interval, calendar) if interval.is_daily else frame["ts"] + interval.timedelta
-        keep &= (known_at <= end).to_numpy()
+        if interval.is_daily:
+            keep &= _daily_known_at(frame, interval, calendar) <= end.value
+        else:
+            keep &= (frame["ts"] + interval.timedelta <= end).to_numpy()
     return frame[keep].reset_index(drop=True)
 
 
-def _daily_known_at(frame: pd.DataFrame, interval: Interval, calendar_name: str) -> pd.Series:
-    """Return when each daily bar is known: the close of the `interval.count`-th session from its date.
+def _daily_known_at(frame: pd.DataFrame, interval: Interval, calendar_name: str) -> np.ndarray:
+    """Return when each daily bar is known (UTC ns): the close of the `interval.count`-th session from its date.
 
     A bar dated on a day without a session (a weekend bar on a weekday market) counts
     from the next session; past the calendar's known sessions, from its open plus the days.
     """
     calendar = get_calendar(calendar_name)
     dates = frame["ts"].dt.tz_convert(calendar.tz).dt.tz_localize(None).dt.normalize()
-    first, last = dates.iloc[0].date(), dates.iloc[-1].date() + dt.timedelta(days=7 * interval.count + 14)
-    sessions = calendar.schedule(first, last)
-    index = np.searchsorted(sessions.index.to_numpy("datetime64[ns]"), dates.to_numpy("datetime64[ns]"), "left")
-    last_session = index + interval.count - 1
-    beyond = last_session >= len(sessions)
-    closes = (
-        sessions["close"].to_numpy()[np.minimum(last_session, max(len(sessions) - 1, 0))] if len(sessions) else None
+    sessions = calendar.schedule(
+        dates.iloc[0].date(), dates.iloc[-1].date() + dt.timedelta(days=7 * interval.count + 14)
     )
-    fallback = (frame["ts"] + pd.Timedelta(days=interval.count)).to_numpy()
-    known = fallback if closes is None else np.where(beyond, fallback, closes)
-    return pd.Series(pd.DatetimeIndex(known).tz_localize("UTC") if pd.DatetimeIndex(known).tz is None
-                     else pd.DatetimeIndex(known), index=frame.index)  # fmt: skip
+    closes = np.append(sessions["close"].to_numpy("datetime64[ns]").view(np.int64), 0)  # 0: a slot for "beyond"
+    last = np.searchsorted(sessions.index.to_numpy("datetime64[ns]"), dates.to_numpy("datetime64[ns]"))
+    last = np.minimum(last + interval.count - 1, len(sessions))
+    fallback = (frame["ts"] + pd.Timedelta(days=interval.count)).to_numpy("datetime64[ns]").view(np.int64)
+    return np.where(last < len(sessions), closes[last], fallback)
 
 
 def report_bars_parse(
